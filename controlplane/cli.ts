@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../libstorage/native.js';
+import { runEmulator, type EmulatorCliOptions } from '../emulator/main.js';
 import { runDoctor } from './doctor.js';
 
 export const EXIT_OK = 0;
@@ -34,6 +35,20 @@ program
     }
     // The data path needs the first four; VFIO and SR-IOV are optional.
     process.exitCode = probes.slice(0, 4).every((p) => p.ok) ? EXIT_OK : EXIT_FAILURE;
+  });
+
+program
+  .command('emulator')
+  .description('run the software VSIC: an NVMe subsystem with SR-IOV semantics (PF + VFs) over shared memory')
+  .requiredOption('--socket-dir <dir>', 'where pf.sock and vf-<n>.sock are created (owner-only)')
+  .option('--store <spec>', 'memory:SIZE | file:PATH[,PATH...] | block:DEV[,DEV...]', 'memory:256M')
+  .option('--size <bytes>', 'size of backing files created by the emulator, e.g. 4G')
+  .option('--chunk <bytes>', 'allocation unit of the pool (thin provisioning), e.g. 1M')
+  .option('--vfs <n>', 'secondary controllers (VFs)', '4')
+  .option('--pollers <n>', 'poller threads', '1')
+  .option('--spin-us <us>', 'how long a poller spins after its last command before it sleeps', '50')
+  .action((options: EmulatorCliOptions) => {
+    runEmulator(options);
   });
 
 try {

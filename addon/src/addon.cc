@@ -13,6 +13,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterSeqpacket(env, exports);
   RegisterDoorbell(env, exports);
   RegisterSpecLayout(env, exports);
+  RegisterEmuStore(env, exports);
+  RegisterEmuController(env, exports);
   return exports;
 }
 

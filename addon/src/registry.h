@@ -12,4 +12,6 @@ void RegisterEventfd(Napi::Env env, Napi::Object exports);
 void RegisterSeqpacket(Napi::Env env, Napi::Object exports);
 void RegisterDoorbell(Napi::Env env, Napi::Object exports);
 void RegisterSpecLayout(Napi::Env env, Napi::Object exports);
+void RegisterEmuStore(Napi::Env env, Napi::Object exports);
+void RegisterEmuController(Napi::Env env, Napi::Object exports);
 }  // namespace offpath

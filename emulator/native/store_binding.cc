@@ -1,0 +1,413 @@
+// EmuStore: the emulator's backing store as a JS class, for tests and tools.
+//
+// Data calls (read, write, deallocate, writeZeroes, flush) return the NVMe
+// status as a number, (SCT << 8) | SC, 0 for success — exactly what the
+// controller would put in a completion. Metadata calls (createNamespace,
+// deleteNamespace, resizeNamespace, attach, detach, setLimits) throw a
+// StorageError whose code is the status name (e.g.
+// 'NAMESPACE_INSUFFICIENT_CAPACITY') and whose .status holds {sct, sc}.
+// Everything after close() throws StorageError 'ECLOSED'.
+#include "store_binding.h"
+
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "crc32c.h"
+#include "errors.h"
+#include "registry.h"
+#include "store_status.h"
+
+namespace offpath {
+namespace {
+
+using emu::Status;
+
+constexpr int64_t kMaxSafeInteger = (int64_t{1} << 53) - 1;
+// Marks objects made by EmuStore so StoreFromValue never unwraps another class.
+constexpr napi_type_tag kEmuStoreTag = {0x6f66667061746845ull, 0x6d7553746f726531ull};
+
+std::string Hex(const uint8_t* bytes, size_t length) {
+  static const char kDigits[] = "0123456789abcdef";
+  std::string text;
+  for (size_t i = 0; i < length; ++i) {
+    text += kDigits[bytes[i] >> 4];
+    text += kDigits[bytes[i] & 15];
+  }
+  return text;
+}
+
+std::string StatusName(Status value) {
+  const char* name = emu::StoreStatusName(value);
+  if (name != nullptr) return name;
+  char fallback[32];
+  snprintf(fallback, sizeof fallback, "SCT%u_SC0x%02x", value >> 8, value & 0xff);
+  return fallback;
+}
+
+// Metadata calls: success returns, anything else throws.
+void ThrowIfFailed(Napi::Env env, Status value, const std::string& what) {
+  if (value == emu::status::kSuccess) return;
+  std::string name = StatusName(value);
+  try {
+    ThrowStorage(env, name.c_str(), what + " failed: " + name);
+  } catch (Napi::Error& error) {
+    auto detail = Napi::Object::New(env);
+    detail.Set("sct", value >> 8);
+    detail.Set("sc", value & 0xff);
+    detail.Set("dnr", false);
+    detail.Set("more", false);
+    error.Value().Set("status", detail);
+    throw;
+  }
+}
+
+// One buffer, or an array of buffers used as consecutive segments.
+std::vector<emu::Segment> ArgSegments(const Napi::CallbackInfo& info, size_t index) {
+  std::vector<emu::Segment> segments;
+  Napi::Value value = info[index];
+  if (value.IsArray()) {
+    auto array = value.As<Napi::Array>();
+    for (uint32_t i = 0; i < array.Length(); ++i) {
+      Napi::Value element = array.Get(i);
+      uint8_t* data = nullptr;
+      size_t length = 0;
+      if (element.IsArrayBuffer()) {
+        auto buffer = element.As<Napi::ArrayBuffer>();
+        data = static_cast<uint8_t*>(buffer.Data());
+        length = buffer.ByteLength();
+      } else if (element.IsTypedArray()) {
+        auto typed = element.As<Napi::TypedArray>();
+        auto* base = static_cast<uint8_t*>(typed.ArrayBuffer().Data());
+        data = base == nullptr ? nullptr : base + typed.ByteOffset();
+        length = typed.ByteLength();
+      } else if (element.IsDataView()) {
+        auto view = element.As<Napi::DataView>();
+        auto* base = static_cast<uint8_t*>(view.ArrayBuffer().Data());
+        data = base == nullptr ? nullptr : base + view.ByteOffset();
+        length = view.ByteLength();
+      } else {
+        ThrowType(info.Env(), "buffer[" + std::to_string(i) + "] must be an ArrayBuffer, a typed array or a DataView");
+      }
+      segments.push_back({data, length});
+    }
+    return segments;
+  }
+  ByteSpan span = ArgBytes(info, index, "buffer");
+  segments.push_back({span.data, span.length});
+  return segments;
+}
+
+class EmuStore : public Napi::ObjectWrap<EmuStore> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(
+        env, "EmuStore",
+        {InstanceMethod<&EmuStore::CreateNamespace>("createNamespace"),
+         InstanceMethod<&EmuStore::DeleteNamespace>("deleteNamespace"),
+         InstanceMethod<&EmuStore::ResizeNamespace>("resizeNamespace"),
+         InstanceMethod<&EmuStore::ListNamespaces>("namespaces"),
+         InstanceMethod<&EmuStore::Attach>("attach"),
+         InstanceMethod<&EmuStore::Detach>("detach"),
+         InstanceMethod<&EmuStore::SetLimits>("setLimits"),
+         InstanceMethod<&EmuStore::ListLimits>("limits"),
+         InstanceMethod<&EmuStore::Read>("read"),
+         InstanceMethod<&EmuStore::Write>("write"),
+         InstanceMethod<&EmuStore::Deallocate>("deallocate"),
+         InstanceMethod<&EmuStore::WriteZeroes>("writeZeroes"),
+         InstanceMethod<&EmuStore::Flush>("flush"),
+         InstanceMethod<&EmuStore::Counters>("counters"),
+         InstanceMethod<&EmuStore::Close>("close"),
+         InstanceAccessor<&EmuStore::CapacityBytes>("capacityBytes"),
+         InstanceAccessor<&EmuStore::FreeBytes>("freeBytes"),
+         InstanceAccessor<&EmuStore::ChunkBytes>("chunkBytes"),
+         InstanceAccessor<&EmuStore::VolatileWriteCache>("volatileWriteCache"),
+         InstanceAccessor<&EmuStore::Closed>("closed"),
+         StaticMethod<&EmuStore::Crc32c>("crc32c")});
+  }
+
+  // new EmuStore({ kind, paths?, sizeBytes?, chunkBytes?, create? })
+  explicit EmuStore(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EmuStore>(info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsObject()) ThrowType(env, "EmuStore: options must be an object");
+    auto options = info[0].As<Napi::Object>();
+    emu::StoreConfig config;
+    Napi::Value kind = options.Get("kind");
+    if (!kind.IsString()) ThrowType(env, "options.kind must be 'memory', 'file' or 'block'");
+    std::string kind_name = kind.As<Napi::String>().Utf8Value();
+    if (kind_name == "memory")
+      config.kind = emu::BackendKind::kMemory;
+    else if (kind_name == "file")
+      config.kind = emu::BackendKind::kFile;
+    else if (kind_name == "block")
+      config.kind = emu::BackendKind::kBlockDevice;
+    else
+      ThrowRange(env, "options.kind must be 'memory', 'file' or 'block', got '" + kind_name + "'");
+    Napi::Value paths = options.Get("paths");
+    if (!paths.IsUndefined()) {
+      if (!paths.IsArray()) ThrowType(env, "options.paths must be an array of strings");
+      auto array = paths.As<Napi::Array>();
+      for (uint32_t i = 0; i < array.Length(); ++i) {
+        Napi::Value path = array.Get(i);
+        if (!path.IsString()) ThrowType(env, "options.paths[" + std::to_string(i) + "] must be a string");
+        config.paths.push_back(path.As<Napi::String>().Utf8Value());
+      }
+    }
+    config.size_bytes = static_cast<uint64_t>(OptionInteger(options, "sizeBytes", 0, kMaxSafeInteger, 0));
+    config.chunk_bytes = static_cast<uint32_t>(OptionInteger(options, "chunkBytes", 0, int64_t{1} << 30, 0));
+    config.create = OptBool(options, "create", true);
+    std::string message, code;
+    std::unique_ptr<emu::Store> store = emu::Store::Open(config, &message, &code);
+    if (!store) ThrowStorage(env, code.empty() ? "EINVAL" : code.c_str(), "EmuStore: " + message);
+    store_ = std::shared_ptr<emu::Store>(std::move(store));
+    napi_type_tag_object(env, Value(), &kEmuStoreTag);
+  }
+
+  std::shared_ptr<emu::Store> store() const { return store_; }
+
+ private:
+  static int64_t OptionInteger(const Napi::Object& options, const char* key, int64_t min, int64_t max,
+                               int64_t fallback) {
+    Napi::Value value = options.Get(key);
+    if (value.IsUndefined()) return fallback;
+    if (!value.IsNumber()) ThrowType(options.Env(), std::string("options.") + key + " must be an integer");
+    double number = value.As<Napi::Number>().DoubleValue();
+    if (number != static_cast<double>(static_cast<int64_t>(number)))
+      ThrowType(options.Env(), std::string("options.") + key + " must be an integer");
+    auto integer = static_cast<int64_t>(number);
+    if (integer < min || integer > max)
+      ThrowRange(options.Env(), std::string("options.") + key + " must be in [" + std::to_string(min) + ", " +
+                                    std::to_string(max) + "]");
+    return integer;
+  }
+
+  emu::Store* Open(Napi::Env env) const {
+    if (!store_) ThrowStorage(env, "ECLOSED", "EmuStore is closed");
+    return store_.get();
+  }
+
+  static uint32_t ArgNsid(const Napi::CallbackInfo& info, size_t index) {
+    return static_cast<uint32_t>(ArgInteger(info, index, "nsid", 0, 0xffffffffll));
+  }
+
+  // The segments must hold exactly blocks * block size of the namespace;
+  // for an unknown nsid the store's own status says so.
+  void CheckLength(const Napi::CallbackInfo& info, emu::Store* store, uint32_t nsid, uint64_t blocks,
+                   const std::vector<emu::Segment>& segments) {
+    emu::NamespaceInfo ns;
+    if (!store->GetNamespace(nsid, &ns)) return;
+    uint64_t total = 0;
+    for (const auto& segment : segments) total += segment.length_bytes;
+    if (total != blocks * ns.block_bytes)
+      ThrowRange(info.Env(), "buffer holds " + std::to_string(total) + " bytes but " + std::to_string(blocks) +
+                                 " blocks of namespace " + std::to_string(nsid) + " are " +
+                                 std::to_string(blocks * ns.block_bytes));
+  }
+
+  Napi::Value CreateNamespace(const Napi::CallbackInfo& info) {
+    emu::Store* store = Open(info.Env());
+    auto size_blocks = static_cast<uint64_t>(ArgInteger(info, 0, "sizeBlocks", 0, kMaxSafeInteger));
+    auto block_bytes = static_cast<uint32_t>(ArgInteger(info, 1, "blockBytes", 0, 0xffffffffll));
+    uint32_t nsid = 0;
+    ThrowIfFailed(info.Env(), store->CreateNamespace(size_blocks, block_bytes, &nsid), "createNamespace");
+    return Napi::Number::New(info.Env(), nsid);
+  }
+
+  Napi::Value DeleteNamespace(const Napi::CallbackInfo& info) {
+    emu::Store* store = Open(info.Env());
+    uint32_t nsid = ArgNsid(info, 0);
+    ThrowIfFailed(info.Env(), store->DeleteNamespace(nsid), "deleteNamespace(" + std::to_string(nsid) + ")");
+    return info.Env().Undefined();
+  }
+
+  Napi::Value ResizeNamespace(const Napi::CallbackInfo& info) {
+    emu::Store* store = Open(info.Env());
+    uint32_t nsid = ArgNsid(info, 0);
+    auto size_blocks = static_cast<uint64_t>(ArgInteger(info, 1, "sizeBlocks", 0, kMaxSafeInteger));
+    ThrowIfFailed(info.Env(), store->ResizeNamespace(nsid, size_blocks),
+                  "resizeNamespace(" + std::to_string(nsid) + ")");
+    return info.Env().Undefined();
+  }
+
+  Napi::Value ListNamespaces(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    emu::Store* store = Open(env);
+    std::vector<emu::NamespaceInfo> list = store->Namespaces();
+    auto result = Napi::Array::New(env, list.size());
+    for (size_t i = 0; i < list.size(); ++i) {
+      const auto& ns = list[i];
+      auto item = Napi::Object::New(env);
+      item.Set("nsid", ns.nsid);
+      item.Set("sizeBlocks", static_cast<double>(ns.size_blocks));
+      item.Set("blockBytes", ns.block_bytes);
+      item.Set("allocatedBlocks", static_cast<double>(ns.allocated_blocks));
+      item.Set("uuid", Hex(ns.uuid, 16));
+      item.Set("nguid", Hex(ns.nguid, 16));
+      auto attached = Napi::Array::New(env, ns.attached_controllers.size());
+      for (size_t j = 0; j < ns.attached_controllers.size(); ++j)
+        attached.Set(static_cast<uint32_t>(j), ns.attached_controllers[j]);
+      item.Set("attached", attached);
+      result.Set(static_cast<uint32_t>(i), item);
+    }
+    return result;
+  }
+
+  Napi::Value Attach(const Napi::CallbackInfo& info) {
+    emu::Store* store = Open(info.Env());
+    uint32_t nsid = ArgNsid(info, 0);
+    auto cntlid = static_cast<uint16_t>(ArgInteger(info, 1, "cntlid", 0, 0xffff));
+    ThrowIfFailed(info.Env(), store->Attach(nsid, cntlid), "attach(" + std::to_string(nsid) + ")");
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Detach(const Napi::CallbackInfo& info) {
+    emu::Store* store = Open(info.Env());
+    uint32_t nsid = ArgNsid(info, 0);
+    auto cntlid = static_cast<uint16_t>(ArgInteger(info, 1, "cntlid", 0, 0xffff));
+    ThrowIfFailed(info.Env(), store->Detach(nsid, cntlid), "detach(" + std::to_string(nsid) + ")");
+    return info.Env().Undefined();
+  }
+
+  Napi::Value SetLimits(const Napi::CallbackInfo& info) {
+    emu::Store* store = Open(info.Env());
+    emu::ControllerLimits limits{};
+    limits.cntlid = static_cast<uint16_t>(ArgInteger(info, 0, "cntlid", 0, 0xffff));
+    limits.iops = static_cast<uint64_t>(ArgInteger(info, 1, "iops", 0, kMaxSafeInteger));
+    limits.bytes_per_second = static_cast<uint64_t>(ArgInteger(info, 2, "bytesPerSecond", 0, kMaxSafeInteger));
+    ThrowIfFailed(info.Env(), store->SetLimits(limits), "setLimits");
+    return info.Env().Undefined();
+  }
+
+  Napi::Value ListLimits(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    emu::Store* store = Open(env);
+    std::vector<emu::ControllerLimits> list = store->Limits();
+    auto result = Napi::Array::New(env, list.size());
+    for (size_t i = 0; i < list.size(); ++i) {
+      auto item = Napi::Object::New(env);
+      item.Set("cntlid", list[i].cntlid);
+      item.Set("iops", static_cast<double>(list[i].iops));
+      item.Set("bytesPerSecond", static_cast<double>(list[i].bytes_per_second));
+      result.Set(static_cast<uint32_t>(i), item);
+    }
+    return result;
+  }
+
+  // read(nsid, lba, blocks, buffer | buffer[]) -> status
+  Napi::Value Read(const Napi::CallbackInfo& info) {
+    emu::Store* store = Open(info.Env());
+    uint32_t nsid = ArgNsid(info, 0);
+    auto lba = static_cast<uint64_t>(ArgInteger(info, 1, "lba", 0, kMaxSafeInteger));
+    auto blocks = static_cast<uint32_t>(ArgInteger(info, 2, "blocks", 0, 0xffffffffll));
+    std::vector<emu::Segment> segments = ArgSegments(info, 3);
+    CheckLength(info, store, nsid, blocks, segments);
+    return Napi::Number::New(info.Env(), store->Read(nsid, lba, blocks, segments.data(), segments.size()));
+  }
+
+  // write(nsid, lba, blocks, buffer | buffer[], fua = false) -> status
+  Napi::Value Write(const Napi::CallbackInfo& info) {
+    emu::Store* store = Open(info.Env());
+    uint32_t nsid = ArgNsid(info, 0);
+    auto lba = static_cast<uint64_t>(ArgInteger(info, 1, "lba", 0, kMaxSafeInteger));
+    auto blocks = static_cast<uint32_t>(ArgInteger(info, 2, "blocks", 0, 0xffffffffll));
+    std::vector<emu::Segment> segments = ArgSegments(info, 3);
+    bool fua = ArgFua(info, 4);
+    CheckLength(info, store, nsid, blocks, segments);
+    return Napi::Number::New(info.Env(),
+                             store->Write(nsid, lba, blocks, segments.data(), segments.size(), fua));
+  }
+
+  // deallocate(nsid, lba, blocks) -> status
+  Napi::Value Deallocate(const Napi::CallbackInfo& info) {
+    emu::Store* store = Open(info.Env());
+    uint32_t nsid = ArgNsid(info, 0);
+    auto lba = static_cast<uint64_t>(ArgInteger(info, 1, "lba", 0, kMaxSafeInteger));
+    auto blocks = static_cast<uint64_t>(ArgInteger(info, 2, "blocks", 0, kMaxSafeInteger));
+    return Napi::Number::New(info.Env(), store->Deallocate(nsid, lba, blocks));
+  }
+
+  // writeZeroes(nsid, lba, blocks, fua = false) -> status
+  Napi::Value WriteZeroes(const Napi::CallbackInfo& info) {
+    emu::Store* store = Open(info.Env());
+    uint32_t nsid = ArgNsid(info, 0);
+    auto lba = static_cast<uint64_t>(ArgInteger(info, 1, "lba", 0, kMaxSafeInteger));
+    auto blocks = static_cast<uint64_t>(ArgInteger(info, 2, "blocks", 0, kMaxSafeInteger));
+    bool fua = ArgFua(info, 3);
+    return Napi::Number::New(info.Env(), store->WriteZeroes(nsid, lba, blocks, fua));
+  }
+
+  Napi::Value Flush(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), Open(info.Env())->Flush());
+  }
+
+  Napi::Value Counters(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    emu::StoreCounters counters = Open(env)->counters();
+    auto result = Napi::Object::New(env);
+    result.Set("flushes", static_cast<double>(counters.flushes));
+    result.Set("chunkAllocations", static_cast<double>(counters.chunk_allocations));
+    result.Set("chunkFrees", static_cast<double>(counters.chunk_frees));
+    result.Set("metadataCommits", static_cast<double>(counters.metadata_commits));
+    result.Set("mapPageWrites", static_cast<double>(counters.map_page_writes));
+    result.Set("dirtyChunkZeroings", static_cast<double>(counters.dirty_chunk_zeroings));
+    return result;
+  }
+
+  // Releases this object's hold on the store; the store itself closes
+  // (flushing) once no controller holds it either.
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Open(info.Env());
+    store_.reset();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value CapacityBytes(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(Open(info.Env())->capacity_bytes()));
+  }
+  Napi::Value FreeBytes(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(Open(info.Env())->free_bytes()));
+  }
+  Napi::Value ChunkBytes(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), Open(info.Env())->chunk_bytes());
+  }
+  Napi::Value VolatileWriteCache(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), Open(info.Env())->volatile_write_cache());
+  }
+  Napi::Value Closed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !store_); }
+
+  // EmuStore.crc32c(bytes, { portable? }) -> unsigned CRC32C, for tests.
+  static Napi::Value Crc32c(const Napi::CallbackInfo& info) {
+    ByteSpan span = ArgBytes(info, 0, "bytes");
+    bool portable = info.Length() > 1 && info[1].IsObject() && OptBool(info[1].As<Napi::Object>(), "portable", false);
+    uint32_t crc = portable ? emu::Crc32cPortable(0, span.data, span.length) : emu::Crc32c(0, span.data, span.length);
+    return Napi::Number::New(info.Env(), crc);
+  }
+
+  static bool ArgFua(const Napi::CallbackInfo& info, size_t index) {
+    if (index >= info.Length() || info[index].IsUndefined()) return false;
+    if (!info[index].IsBoolean()) ThrowType(info.Env(), "fua must be a boolean");
+    return info[index].As<Napi::Boolean>().Value();
+  }
+
+  std::shared_ptr<emu::Store> store_;
+};
+
+}  // namespace
+
+void RegisterEmuStore(Napi::Env env, Napi::Object exports) {
+  exports.Set("EmuStore", EmuStore::Define(env));
+}
+
+namespace emu {
+
+std::shared_ptr<Store> StoreFromValue(Napi::Value value) {
+  if (!value.IsObject()) return nullptr;
+  bool tagged = false;
+  if (napi_check_object_type_tag(value.Env(), value, &kEmuStoreTag, &tagged) != napi_ok || !tagged) return nullptr;
+  EmuStore* wrapper = EmuStore::Unwrap(value.As<Napi::Object>());
+  return wrapper == nullptr ? nullptr : wrapper->store();
+}
+
+}  // namespace emu
+}  // namespace offpath
