@@ -20,12 +20,13 @@ export class DmaRegion {
   readonly lengthBytes: number;
   readonly bytes: Uint8Array;
   private readonly allocation: DmaAllocation;
-  private readonly transport: Transport;
+  // Undefined for a region adopted from another thread: registered there.
+  private readonly transport: Transport | undefined;
   // Free page runs as [firstPage, pageCount], kept sorted and coalesced.
   private free: Array<[number, number]>;
   private released = false;
 
-  private constructor(transport: Transport, allocation: DmaAllocation, iova: number) {
+  private constructor(transport: Transport | undefined, allocation: DmaAllocation, iova: number) {
     this.transport = transport;
     this.allocation = allocation;
     this.iova = iova;
@@ -44,6 +45,25 @@ export class DmaRegion {
       native.closeFd(allocation.fd);
       throw error;
     }
+  }
+
+  /**
+   * A region another thread allocated and registered (fd and IOVA handed
+   * over): mapped here, never registered or unregistered from here.
+   */
+  static adopt(fd: number, iova: number, lengthBytes: number): DmaRegion {
+    const buffer = native.mmap(fd, lengthBytes);
+    return new DmaRegion(undefined, { fd, buffer, lengthBytes, hugepage: false, locked: false }, iova);
+  }
+
+  /** The sealed memfd behind the region (to hand it to another thread). */
+  get fd(): number {
+    return this.allocation.fd;
+  }
+
+  /** The ArrayBuffer every view of this region shares. */
+  get buffer(): ArrayBuffer {
+    return this.allocation.buffer;
   }
 
   /** Whole pages, zeroed, page aligned. Throws ENOMEM when the region is full. */
@@ -83,20 +103,22 @@ export class DmaRegion {
 
   async close(): Promise<void> {
     if (this.released) return;
-    this.released = true;
     try {
-      await this.transport.unmapDma(this.iova);
+      if (this.transport) await this.transport.unmapDma(this.iova);
     } finally {
-      native.munmap(this.allocation.buffer);
-      native.closeFd(this.allocation.fd);
+      this.abandon();
     }
   }
 
-  /** Drops the memory without telling the controller (it is gone or reset). */
+  /**
+   * Drops this thread's mapping without telling the controller (it is gone
+   * or reset, or the region belongs to another thread). An adopted region
+   * leaves the fd to its owner.
+   */
   abandon(): void {
     if (this.released) return;
     this.released = true;
     native.munmap(this.allocation.buffer);
-    native.closeFd(this.allocation.fd);
+    if (this.transport) native.closeFd(this.allocation.fd);
   }
 }

@@ -40,6 +40,8 @@ export interface PeerCredentials {
 /** Readiness bits for FdWatcher and pollFd. */
 export const READABLE = 1;
 export const WRITABLE = 2;
+/** The peer hung up (for watching a socket another thread reads). */
+export const DISCONNECT = 4;
 
 export interface FdWatcher {
   start(events?: number): void;

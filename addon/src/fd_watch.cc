@@ -18,6 +18,9 @@ namespace {
 
 constexpr int kReadable = 1;
 constexpr int kWritable = 2;
+// The peer closed its end (EPOLLRDHUP): lets a thread that must not read a
+// socket (another thread owns its messages) still learn that it hung up.
+constexpr int kDisconnect = 4;
 
 class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
  public:
@@ -70,9 +73,10 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
 
   Napi::Value Start(const Napi::CallbackInfo& info) {
     auto env = info.Env();
-    int events = static_cast<int>(OptInteger(info, 0, "events", 1, 3, kReadable));
+    int events = static_cast<int>(OptInteger(info, 0, "events", 1, 7, kReadable));
     if (handle_ == nullptr) ThrowStorage(env, "ECLOSED", "FdWatcher is closed");
-    int uv_events = ((events & kReadable) ? UV_READABLE : 0) | ((events & kWritable) ? UV_WRITABLE : 0);
+    int uv_events = ((events & kReadable) ? UV_READABLE : 0) | ((events & kWritable) ? UV_WRITABLE : 0) |
+                    ((events & kDisconnect) ? UV_DISCONNECT : 0);
     int rc = uv_poll_start(handle_, uv_events, OnEvent);
     if (rc != 0) ThrowErrno(env, "uv_poll_start", -rc);
     // An active watcher must outlive JS references to it.
@@ -119,7 +123,8 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
       object.Set("code", uv_err_name(status));
       error = object;
     }
-    int js_events = ((events & UV_READABLE) ? kReadable : 0) | ((events & UV_WRITABLE) ? kWritable : 0);
+    int js_events = ((events & UV_READABLE) ? kReadable : 0) | ((events & UV_WRITABLE) ? kWritable : 0) |
+                    ((events & UV_DISCONNECT) ? kDisconnect : 0);
     try {
       self->callback_.MakeCallback(env.Global(), {error, Napi::Number::New(env, js_events)},
                                    self->context_);

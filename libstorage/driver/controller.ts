@@ -43,7 +43,7 @@ import {
   type CapFields,
   type SqeFields,
 } from '../nvme/spec.js';
-import { StatusCodeType, encodeStatusField } from '../nvme/status.js';
+import { StatusCodeType, decodeStatusField, encodeStatusField, statusName } from '../nvme/status.js';
 import { CompletionPump } from '../queue/pump.js';
 import { QueuePair } from '../queue/queue-pair.js';
 import type { Transport } from '../transport/transport.js';
@@ -126,6 +126,18 @@ export class NvmeController {
     this.adminTimeoutMs = options.adminTimeoutMs ?? this.timeoutMs;
     transport.onLost = () =>
       this.markLost(new StorageError('ECONNRESET', `the controller went away (${transport.kind} connection closed)`), LOST_STATUS);
+  }
+
+  /** Called (once) when the controller or its transport is lost. */
+  readonly lostListeners: Array<(error: StorageError) => void> = [];
+  private nextQueueId = 1;
+
+  /** A queue id not used by this driver yet (1..granted). */
+  allocateQueueId(): number {
+    if (this.nextQueueId > this.grantedQueuePairs) {
+      throw new StorageError('ENOSPC', `all ${this.grantedQueuePairs} I/O queue pairs of this controller are in use`);
+    }
+    return this.nextQueueId++;
   }
 
   get dstrd(): number {
@@ -236,10 +248,12 @@ export class NvmeController {
 
   /** The controller (or its transport) is gone: fail everything outstanding. */
   markLost(error: StorageError, status16: number): void {
+    if (this.lostError) return;
     this.lostError = error;
     this.pump.stop();
     this.admin?.failAll(status16);
     for (const queue of this.ioQueues.values()) queue.failAll(status16);
+    for (const listener of this.lostListeners.splice(0)) listener(error);
   }
 
   get lost(): StorageError | undefined {
@@ -325,6 +339,35 @@ export class NvmeController {
     return ids;
   }
 
+  /**
+   * Creates I/O CQ and SQ `qid` over rings the caller placed in registered
+   * memory. With an interrupt vector the CQ signals it; if the controller has
+   * too few vectors, the CQ is created without interrupts. Returns whether
+   * interrupts are on.
+   */
+  async createIoQueues(qid: number, entries: number, sqIova: number, cqIova: number, vector?: number): Promise<boolean> {
+    let interrupts = vector !== undefined;
+    let result = await this.adminCommand(createIoCqSqe({ cid: 0, prp1: cqIova, qid, qsize: entries - 1, pc: 1, ien: interrupts ? 1 : 0, iv: vector ?? 0 }));
+    if (interrupts && statusName(decodeStatusField(result.status16).sct, decodeStatusField(result.status16).sc) === 'INVALID_INTERRUPT_VECTOR') {
+      interrupts = false;
+      result = await this.adminCommand(createIoCqSqe({ cid: 0, prp1: cqIova, qid, qsize: entries - 1, pc: 1, ien: 0, iv: 0 }));
+    }
+    if (result.status16 !== 0) throw statusError(result.status16, 'Create I/O CQ');
+    const sq = await this.adminCommand(createIoSqSqe({ cid: 0, prp1: sqIova, qid, qsize: entries - 1, pc: 1, cqid: qid }));
+    if (sq.status16 !== 0) {
+      await this.adminCommand(deleteIoQueueSqe({ opc: AdminOpcode.DELETE_IO_CQ, cid: 0, qid }));
+      throw statusError(sq.status16, 'Create I/O SQ');
+    }
+    return interrupts;
+  }
+
+  /** Deletes I/O SQ and CQ `qid` (SQ first, as the spec requires). */
+  async deleteIoQueues(qid: number): Promise<void> {
+    if (this.lostError) return;
+    await this.adminChecked(deleteIoQueueSqe({ opc: AdminOpcode.DELETE_IO_SQ, cid: 0, qid }), 'Delete I/O SQ');
+    await this.adminChecked(deleteIoQueueSqe({ opc: AdminOpcode.DELETE_IO_CQ, cid: 0, qid }), 'Delete I/O CQ');
+  }
+
   /** Creates an I/O CQ and SQ with the same id; rings live in a region of their own. */
   async createQueuePair(qid: number, entries: number, options: { interruptVector?: number } = {}): Promise<QueuePair> {
     if (qid < 1 || qid > this.grantedQueuePairs) throw new RangeError(`queue id must be 1..${this.grantedQueuePairs}`);
@@ -332,15 +375,7 @@ export class NvmeController {
     const region = await this.newRegion(count * (SQE_SIZE_BYTES + CQE_SIZE_BYTES) + 8192);
     const sqRing = region.alloc(count * SQE_SIZE_BYTES);
     const cqRing = region.alloc(count * CQE_SIZE_BYTES);
-    const ien = options.interruptVector !== undefined;
-    await this.adminChecked(
-      createIoCqSqe({ cid: 0, prp1: cqRing.iova, qid, qsize: count - 1, pc: 1, ien: ien ? 1 : 0, iv: options.interruptVector ?? 0 }),
-      'Create I/O CQ',
-    );
-    await this.adminChecked(
-      createIoSqSqe({ cid: 0, prp1: sqRing.iova, qid, qsize: count - 1, pc: 1, cqid: qid }),
-      'Create I/O SQ',
-    );
+    await this.createIoQueues(qid, count, sqRing.iova, cqRing.iova, options.interruptVector);
     const queue = this.newQueuePair(qid, qid, count, sqRing, cqRing);
     this.ioQueues.set(qid, queue);
     return queue;
@@ -349,8 +384,7 @@ export class NvmeController {
   async deleteQueuePair(queue: QueuePair): Promise<void> {
     this.ioQueues.delete(queue.sqid);
     this.pump.remove(queue);
-    await this.adminChecked(deleteIoQueueSqe({ opc: AdminOpcode.DELETE_IO_SQ, cid: 0, qid: queue.sqid }), 'Delete I/O SQ');
-    await this.adminChecked(deleteIoQueueSqe({ opc: AdminOpcode.DELETE_IO_CQ, cid: 0, qid: queue.cqid }), 'Delete I/O CQ');
+    await this.deleteIoQueues(queue.sqid);
   }
 
   /** Normal shutdown (CC.SHN), then the admin queue and memory are released. */

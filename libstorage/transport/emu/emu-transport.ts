@@ -9,7 +9,8 @@ import { StorageError } from '../../errors.js';
 import { native, type DmaAllocation } from '../../native.js';
 import { Channel } from '../channel.js';
 import type { Transport } from '../transport.js';
-import { EMU_BAR_BYTES, EMU_POLLER_SLEEPING_OFFSET, EMU_PROTOCOL_VERSION } from './bar.js';
+import { EMU_BAR_BYTES, EMU_PROTOCOL_VERSION } from './bar.js';
+import { emuNotifier } from './notify.js';
 
 /** IOVAs handed out start above 0 so a zeroed pointer in a command is always a DMA fault. */
 const IOVA_BASE = 0x1_0000_0000;
@@ -20,9 +21,10 @@ export class EmuTransport implements Transport {
   readonly cntlid: number;
   private readonly channel: Channel;
   private readonly barFd: number;
-  private readonly wakeFd: number;
-  private readonly bar32: Int32Array;
-  private readonly sleepingIndex = EMU_POLLER_SLEEPING_OFFSET / 4;
+  /** The poller's wake eventfd, for native clients that ring doorbells themselves (bench/). */
+  readonly wakeFd: number;
+  /** Wakes the controller's poller if it sleeps; cheap when it is busy. */
+  readonly notify: () => void;
   private nextIova = IOVA_BASE;
   private readonly interruptFds = new Map<number, number>();
   private closed = false;
@@ -35,7 +37,7 @@ export class EmuTransport implements Transport {
     this.wakeFd = wakeFd;
     this.cntlid = cntlid;
     this.bar = native.mmap(barFd, EMU_BAR_BYTES);
-    this.bar32 = new Int32Array(this.bar);
+    this.notify = emuNotifier(this.bar, wakeFd);
     channel.onClose = () => {
       if (!this.closed) this.onLost?.();
     };
@@ -82,11 +84,9 @@ export class EmuTransport implements Transport {
     return fd;
   }
 
-  notify(): void {
-    // The doorbell store before this (Atomics.store, a full barrier) is
-    // ordered before this load; the poller sets the flag, fences, then
-    // re-reads the doorbells. One of us sees the other.
-    if (Atomics.load(this.bar32, this.sleepingIndex) !== 0) native.eventfdSignal(this.wakeFd);
+  /** What a worker thread needs to drive a queue of this controller itself. */
+  get handles(): { barFd: number; wakeFd: number; connectionFd: number } {
+    return { barFd: this.barFd, wakeFd: this.wakeFd, connectionFd: this.channel.fd };
   }
 
   /** Keeps the process alive only while I/O is outstanding. */

@@ -1,0 +1,204 @@
+/**
+ * Opening a VSA: bring up the VSIC's controller, find the namespace, create a
+ * queue pair for this thread, and hand back a Vsa with the I/O API. Worker
+ * threads get queue pairs of their own through queueHandle() / openQueue():
+ * no locks are shared between threads, each drives its own rings.
+ */
+import { DmaRegion } from './dma.js';
+import { NvmeController } from './driver/controller.js';
+import { StorageError } from './errors.js';
+import { VsaQueue, queueRegionLayout, type VsaGeometry } from './io/vsa-queue.js';
+import { native } from './native.js';
+import { EMU_BAR_BYTES } from './transport/emu/bar.js';
+import { EmuTransport } from './transport/emu/emu-transport.js';
+import { emuNotifier } from './transport/emu/notify.js';
+
+export interface OpenOptions {
+  /** Namespace to open; defaults to the only (or first) one attached to the VSIC. */
+  nsid?: number;
+  /** Entries of this thread's queue pair (default 256; at most 1024). */
+  queueEntries?: number;
+  /** Registered memory for alloc() and bounce buffers (default 16 MiB). */
+  poolBytes?: number;
+  /** A name for errors and logs (default `nsid-<n>`). */
+  name?: string;
+}
+
+/**
+ * Where the VSIC is: the path of an emulator VF socket, or an already
+ * connected socket fd handed over by the control plane.
+ */
+export type VsaTarget = string | { socket: string } | { fd: number };
+
+/** Everything a worker thread needs to drive its own queue pair (structured-cloneable). */
+export interface QueueHandle {
+  transport: 'emu';
+  barFd: number;
+  wakeFd: number;
+  lifelineFd: number;
+  regionFd: number;
+  regionIova: number;
+  regionBytes: number;
+  sqid: number;
+  entries: number;
+  dstrd: number;
+  interruptFd: number;
+  geometry: VsaGeometry;
+}
+
+const DEFAULT_ENTRIES = 256;
+const DEFAULT_POOL_BYTES = 16 << 20;
+
+function checkedEntries(entries: number | undefined): number {
+  const value = entries ?? DEFAULT_ENTRIES;
+  if (!Number.isInteger(value) || value < 2 || value > 1024) throw new RangeError('queueEntries must be an integer in [2, 1024]');
+  return value;
+}
+
+function checkedPool(bytes: number | undefined): number {
+  const value = bytes ?? DEFAULT_POOL_BYTES;
+  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError('poolBytes must be a non-negative integer');
+  return value;
+}
+
+/** A VSA opened on this thread: the I/O API plus ownership of the controller. */
+export class Vsa extends VsaQueue {
+  readonly nsid: number;
+  private readonly controller: NvmeController;
+  private readonly workerQueues = new Map<number, DmaRegion>();
+  private closed = false;
+
+  /** @internal Use open(). */
+  constructor(controller: NvmeController, geometry: VsaGeometry, region: DmaRegion, sqid: number, entries: number, interruptFd: number) {
+    super({
+      geometry,
+      bar: controller.transport.bar,
+      dstrd: controller.dstrd,
+      notify: controller.transport.notify.bind(controller.transport),
+      region,
+      sqid,
+      entries,
+      interruptFd,
+      lifelineFd: -1,
+    });
+    this.nsid = geometry.nsid;
+    this.controller = controller;
+    controller.lostListeners.push((error) => this.fail(error));
+  }
+
+  /** Creates a queue pair for a worker thread; pass the handle in workerData and call openQueue() there. */
+  async queueHandle(options: { queueEntries?: number; poolBytes?: number } = {}): Promise<QueueHandle> {
+    if (this.closed) throw new StorageError('ECLOSED', `VSA ${this.name} is closed`);
+    const transport = this.controller.transport;
+    if (!(transport instanceof EmuTransport)) throw new StorageError('ENOTSUP', `worker queues are not supported on transport ${transport.kind}`);
+    const entries = checkedEntries(options.queueEntries);
+    const layout = queueRegionLayout(entries, checkedPool(options.poolBytes));
+    const sqid = this.controller.allocateQueueId();
+    const region = await this.controller.newRegion(layout.regionBytes);
+    const interrupts = await this.controller.createIoQueues(sqid, entries, region.iova + layout.sqOffset, region.iova + layout.cqOffset, sqid);
+    const interruptFd = interrupts ? await transport.interruptFd(sqid) : -1;
+    this.workerQueues.set(sqid, region);
+    const { barFd, wakeFd, connectionFd } = transport.handles;
+    return {
+      transport: 'emu',
+      barFd,
+      wakeFd,
+      lifelineFd: connectionFd,
+      regionFd: region.fd,
+      regionIova: region.iova,
+      regionBytes: region.lengthBytes,
+      sqid,
+      entries,
+      dstrd: this.controller.dstrd,
+      interruptFd,
+      geometry: this.geometryOf(),
+    };
+  }
+
+  private geometryOf(): VsaGeometry {
+    return {
+      name: this.name,
+      nsid: this.nsid,
+      blockBytes: this.blockSize,
+      blocks: this.blocks,
+      maxTransferBytes: this.controller.identity.maxTransferBytes,
+      sgl: this.controller.identity.sglSupported,
+    };
+  }
+
+  /** Waits for in-flight I/O, deletes the queues, shuts the controller down (CC.SHN). */
+  override async close(timeoutMs = 5000): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await super.close(timeoutMs);
+    try {
+      if (!this.failed) {
+        for (const sqid of this.workerQueues.keys()) await this.controller.deleteIoQueues(sqid);
+        await this.controller.deleteIoQueues(this.queue.sqid);
+      }
+      await this.controller.shutdown();
+    } finally {
+      this.workerQueues.clear();
+      this.controller.transport.close();
+    }
+  }
+}
+
+/**
+ * Opens a VSA through its VSIC. Until the control plane hands out
+ * capabilities, the target is an emulator VF socket (or a connected fd).
+ */
+export async function open(target: VsaTarget, options: OpenOptions = {}): Promise<Vsa> {
+  const entries = checkedEntries(options.queueEntries);
+  const poolBytes = checkedPool(options.poolBytes);
+  const endpoint = typeof target === 'string' ? target : 'socket' in target ? target.socket : target.fd;
+  if (typeof endpoint !== 'string' && !Number.isInteger(endpoint)) throw new TypeError('target must be a socket path or { fd }');
+  const transport = await EmuTransport.connect(endpoint);
+  let controller: NvmeController | undefined;
+  try {
+    controller = await NvmeController.bringUp(transport, { ioQueuePairs: 64 });
+    const active = await controller.activeNamespaces();
+    const nsid = options.nsid ?? active[0];
+    if (nsid === undefined || !active.includes(nsid)) {
+      throw new StorageError('ENOENT', nsid === undefined ? 'no VSA is attached to this VSIC' : `VSA nsid ${nsid} is not attached to this VSIC`);
+    }
+    const ns = await controller.identifyNamespace(nsid);
+    const geometry: VsaGeometry = {
+      name: options.name ?? `nsid-${nsid}`,
+      nsid,
+      blockBytes: ns.blockSizeBytes,
+      blocks: Number(ns.nsze),
+      maxTransferBytes: controller.identity.maxTransferBytes,
+      sgl: controller.identity.sglSupported,
+    };
+    const layout = queueRegionLayout(entries, poolBytes);
+    const sqid = controller.allocateQueueId();
+    const region = await controller.newRegion(layout.regionBytes);
+    const interrupts = await controller.createIoQueues(sqid, entries, region.iova + layout.sqOffset, region.iova + layout.cqOffset, sqid);
+    const interruptFd = interrupts ? await transport.interruptFd(sqid) : -1;
+    transport.setActive(false);
+    return new Vsa(controller, geometry, region, sqid, entries, interruptFd);
+  } catch (error) {
+    if (controller) await controller.shutdown().catch(() => {});
+    transport.close();
+    throw error;
+  }
+}
+
+/** In a worker thread: the I/O API over the queue pair a handle describes. */
+export function openQueue(handle: QueueHandle): VsaQueue {
+  if (handle?.transport !== 'emu') throw new TypeError('not a queue handle');
+  const bar = native.mmap(handle.barFd, EMU_BAR_BYTES);
+  const region = DmaRegion.adopt(handle.regionFd, handle.regionIova, handle.regionBytes);
+  return new VsaQueue({
+    geometry: handle.geometry,
+    bar,
+    dstrd: handle.dstrd,
+    notify: emuNotifier(bar, handle.wakeFd),
+    region,
+    sqid: handle.sqid,
+    entries: handle.entries,
+    interruptFd: handle.interruptFd,
+    lifelineFd: handle.lifelineFd,
+  });
+}
