@@ -89,6 +89,7 @@ export interface NativeAddon {
   seqpacketRecv(fd: number, maxBytes?: number): ReceivedMessage | null;
   peerCredentials(fd: number): PeerCredentials;
   closeFd(fd: number): void;
+  dupFd(fd: number): number;
 
   store32Release(buffer: Bytes, byteOffset: number, value: number): void;
   store32Fenced(buffer: Bytes, byteOffset: number, value: number): void;

@@ -185,20 +185,32 @@ export async function open(target: VsaTarget, options: OpenOptions = {}): Promis
   }
 }
 
-/** In a worker thread: the I/O API over the queue pair a handle describes. */
+/**
+ * In a worker thread: the I/O API over the queue pair a handle describes.
+ * The queue takes descriptors of its own (dup), so the thread that made the
+ * handle may close its copies without pulling them from under this one.
+ */
 export function openQueue(handle: QueueHandle): VsaQueue {
   if (handle?.transport !== 'emu') throw new TypeError('not a queue handle');
   const bar = native.mmap(handle.barFd, EMU_BAR_BYTES);
   const region = DmaRegion.adopt(handle.regionFd, handle.regionIova, handle.regionBytes);
+  const wakeFd = native.dupFd(handle.wakeFd);
+  const lifelineFd = native.dupFd(handle.lifelineFd);
+  const interruptFd = handle.interruptFd >= 0 ? native.dupFd(handle.interruptFd) : -1;
   return new VsaQueue({
     geometry: handle.geometry,
     bar,
     dstrd: handle.dstrd,
-    notify: emuNotifier(bar, handle.wakeFd),
+    notify: emuNotifier(bar, wakeFd),
     region,
     sqid: handle.sqid,
     entries: handle.entries,
-    interruptFd: handle.interruptFd,
-    lifelineFd: handle.lifelineFd,
+    interruptFd,
+    lifelineFd,
+    ownedFds: interruptFd >= 0 ? [wakeFd, lifelineFd, interruptFd] : [wakeFd, lifelineFd],
+    release: () => {
+      region.abandon();
+      native.munmap(bar);
+    },
   });
 }

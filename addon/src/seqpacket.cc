@@ -213,6 +213,14 @@ Napi::Value CloseFd(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// dupFd(fd) -> a new close-on-exec descriptor for the same open file: a
+// thread that keeps using a descriptor another thread may close takes its own.
+Napi::Value DupFd(const Napi::CallbackInfo& info) {
+  int fd = fcntl(ArgFd(info, 0, "fd"), F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) ThrowErrno(info.Env(), "fcntl(F_DUPFD_CLOEXEC)", errno);
+  return Napi::Number::New(info.Env(), fd);
+}
+
 }  // namespace
 
 void RegisterSeqpacket(Napi::Env env, Napi::Object exports) {
@@ -224,6 +232,7 @@ void RegisterSeqpacket(Napi::Env env, Napi::Object exports) {
   exports.Set("seqpacketRecv", Napi::Function::New(env, Recv, "seqpacketRecv"));
   exports.Set("peerCredentials", Napi::Function::New(env, PeerCredentials, "peerCredentials"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
+  exports.Set("dupFd", Napi::Function::New(env, DupFd, "dupFd"));
 }
 
 }  // namespace offpath

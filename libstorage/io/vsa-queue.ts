@@ -45,6 +45,10 @@ export interface QueueSetup {
   interruptFd: number;
   /** A socket whose hang-up means the controller is gone (workers), or -1. */
   lifelineFd: number;
+  /** Descriptors this queue owns and closes with itself. */
+  ownedFds?: number[];
+  /** Runs once after close (e.g. unmapping what this thread mapped). */
+  release?: () => void;
 }
 
 export interface WriteOptions {
@@ -103,6 +107,8 @@ export class VsaQueue {
   private failure: StorageError | undefined;
   private closing = false;
   private drainWaiters: Array<() => void> = [];
+  private readonly ownedFds: number[];
+  private readonly release: (() => void) | undefined;
 
   constructor(setup: QueueSetup) {
     this.geometry = setup.geometry;
@@ -140,6 +146,8 @@ export class VsaQueue {
     this.cmdOffset = new Float64Array(depth);
     this.queue.onCompletion = this.complete;
     this.interruptFd = setup.interruptFd;
+    this.ownedFds = setup.ownedFds ?? [];
+    this.release = setup.release;
     if (setup.lifelineFd >= 0) {
       this.lifelineWatcher = new native.FdWatcher(setup.lifelineFd, () =>
         this.fail(new StorageError('ECONNRESET', `VSA ${this.name}: the controller went away`)),
@@ -634,6 +642,8 @@ export class VsaQueue {
     this.interruptWatcher?.close();
     this.lifelineWatcher?.close();
     this.interruptWatcher = this.lifelineWatcher = undefined;
+    for (const fd of this.ownedFds.splice(0)) native.closeFd(fd);
+    this.release?.();
   }
 }
 
