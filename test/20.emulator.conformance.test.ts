@@ -363,6 +363,18 @@ test('Namespace Management and Attachment: private namespaces, attach notices, r
   await pf.setLimits(3, 0, 0);
 });
 
+test('a read-only VSIC (vendor C3h): writes, write zeroes and deallocate fail NS_WRITE_PROTECTED; reads work', async () => {
+  await pf.setReadOnly(1, true);
+  const buffer = region.alloc(BLOCK);
+  assert.is(statusOf(await rw(io, Write, 0, 1, buffer)), 'NS_WRITE_PROTECTED+DNR');
+  assert.is(statusOf(await vf.submit(queue, { opc: NvmOpcode.WRITE_ZEROES, nsid, cdw10: 0 })), 'NS_WRITE_PROTECTED+DNR');
+  assert.is(statusOf(await vf.submit(queue, { opc: NvmOpcode.DATASET_MANAGEMENT, nsid, prp1: buffer.iova, cdw11: 4 })), 'NS_WRITE_PROTECTED+DNR');
+  assert.is(statusOf(await rw(io, Read, 0, 1, buffer)), 'SUCCESS');
+  await pf.setReadOnly(1, false);
+  assert.is(statusOf(await rw(io, Write, 0, 1, buffer)), 'SUCCESS');
+  region.release(buffer);
+});
+
 test('one host per controller: a second connection is refused with EBUSY', async () => {
   const other = await connectController(emulator, 0, 1).catch((e) => e);
   assert.instance(other, StorageError, 'a second host on the PF is refused');

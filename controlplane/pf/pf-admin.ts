@@ -98,6 +98,12 @@ export class PfAdmin {
     this.check(result, 'Set Controller Limits');
   }
 
+  /** A read-only VSIC: the controller refuses every command that changes data. */
+  async setReadOnly(cntlid: number, readOnly: boolean): Promise<void> {
+    const result = await this.controller.adminCommand({ opc: VendorOpcode.SET_CONTROLLER_ACCESS, cdw10: cntlid, cdw11: readOnly ? 1 : 0 });
+    this.check(result, 'Set Controller Access');
+  }
+
   async getLimits(cntlid: number): Promise<{ iops: number; kibPerSecond: number }> {
     const result = this.check(await this.controller.adminCommand({ opc: VendorOpcode.GET_CONTROLLER_LIMITS, cdw10: cntlid }), 'Get Controller Limits');
     return { iops: result.dw0, kibPerSecond: result.dw1 };

@@ -9,4 +9,6 @@ export const VendorOpcode = {
   SET_CONTROLLER_LIMITS: 0xc1,
   /** CDW10 15:0 = CNTLID; completion DW0 = IOPS, DW1 = KiB/s. */
   GET_CONTROLLER_LIMITS: 0xc2,
+  /** CDW10 15:0 = CNTLID; CDW11 bit 0 = read-only (writes fail NS_WRITE_PROTECTED). */
+  SET_CONTROLLER_ACCESS: 0xc3,
 } as const;

@@ -108,6 +108,7 @@ class AdminCommands::Handler {
         case VendorOpcode::RESIZE_NAMESPACE: return ResizeNamespace();
         case VendorOpcode::SET_CONTROLLER_LIMITS: return SetControllerLimits();
         case VendorOpcode::GET_CONTROLLER_LIMITS: return GetControllerLimits();
+        case VendorOpcode::SET_CONTROLLER_ACCESS: return SetControllerAccess();
       }
     }
     return InvalidOpcode();
@@ -563,6 +564,7 @@ class AdminCommands::Handler {
           effects[spec::raw(VendorOpcode::RESIZE_NAMESPACE)] = kSupported | kNamespaceChange;
           effects[spec::raw(VendorOpcode::SET_CONTROLLER_LIMITS)] = kSupported;
           effects[spec::raw(VendorOpcode::GET_CONTROLLER_LIMITS)] = kSupported;
+          effects[spec::raw(VendorOpcode::SET_CONTROLLER_ACCESS)] = kSupported;
         }
         uint32_t* io = effects + 256;
         using Nvm = spec::NvmOpcode;
@@ -785,6 +787,14 @@ class AdminCommands::Handler {
     for (const ControllerLimits& limits : subsystem_.store().Limits())
       if (limits.cntlid == cntlid) return Ok(static_cast<uint32_t>(limits.iops), static_cast<uint32_t>(limits.bytes_per_second / 1024));
     return Ok(0, 0);
+  }
+
+  Completion SetControllerAccess() {
+    uint16_t cntlid = static_cast<uint16_t>(sqe_.cdw10 & 0xffff);
+    if (cntlid == 0 || cntlid >= subsystem_.controller_count())
+      return Fail(st::Of(spec::CommandSpecificStatus::INVALID_CONTROLLER_IDENTIFIER), true, kSqeCdw10Offset);
+    subsystem_.controller(cntlid)->SetReadOnly(sqe_.cdw11 & 1);
+    return Ok();
   }
 
   Controller& c_;

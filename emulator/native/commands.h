@@ -35,6 +35,7 @@ enum class VendorOpcode : uint8_t {
   RESIZE_NAMESPACE = 0xc0,       // NSID; CDW10..11 = new size in blocks
   SET_CONTROLLER_LIMITS = 0xc1,  // CDW10 15:0 = CNTLID; CDW11 = IOPS; CDW12 = KiB/s (0 = unlimited)
   GET_CONTROLLER_LIMITS = 0xc2,  // CDW10 15:0 = CNTLID; DW0 = IOPS, DW1 = KiB/s
+  SET_CONTROLLER_ACCESS = 0xc3,  // CDW10 15:0 = CNTLID; CDW11 bit 0 = read-only (writes fail NS Write Protected)
 };
 
 }  // namespace offpath::emu

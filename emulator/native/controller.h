@@ -123,6 +123,10 @@ class Controller {
   // Secondary controller state, driven by Virtualization Management on the PF.
   bool online() const { return online_.load(std::memory_order_acquire); }
   void SetOnline(bool online);
+  // A read-only VSIC (a read-only capability): every command that would
+  // change data fails with Namespace Is Write Protected.
+  bool read_only() const { return read_only_.load(std::memory_order_acquire); }
+  void SetReadOnly(bool read_only) { read_only_.store(read_only, std::memory_order_release); }
   uint16_t assigned_vq() const { return assigned_vq_; }
   uint16_t assigned_vi() const { return assigned_vi_; }
   void SetAssigned(uint16_t vq, uint16_t vi) {
@@ -236,6 +240,7 @@ class Controller {
 
   // Secondary controller resources.
   std::atomic<bool> online_{false};
+  std::atomic<bool> read_only_{false};
   uint16_t assigned_vq_ = 0;
   uint16_t assigned_vi_ = 0;
 

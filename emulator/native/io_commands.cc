@@ -21,7 +21,13 @@ class IoCommands::Handler {
   Completion Run() {
     if (spec::sqe::FUSE.get(sqe_.flags) != 0) return Fail(st::kInvalidField, 1);
     using Op = spec::NvmOpcode;
-    switch (static_cast<Op>(sqe_.opc)) {
+    auto op = static_cast<Op>(sqe_.opc);
+    // A read-only VSIC: checked after the opcode is known to exist, before
+    // anything else, like the spec's write-protected namespace.
+    if (c_.read_only() && (op == Op::WRITE || op == Op::WRITE_ZEROES || op == Op::DATASET_MANAGEMENT) &&
+        Namespace() != nullptr)
+      return Fail(st::Of(spec::GenericStatus::NS_WRITE_PROTECTED), kSqeOpcodeOffset);
+    switch (op) {
       case Op::READ:
       case Op::WRITE:
       case Op::COMPARE: return ReadWriteCompare(static_cast<Op>(sqe_.opc));

@@ -1,48 +1,25 @@
 // Starts the emulator as its own process (as in production) for a test, and
 // brings up PF and VF controllers through the same driver applications use.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { NvmeController } from '../../libstorage/driver/controller.js';
 import { EmuTransport } from '../../libstorage/transport/emu/emu-transport.js';
 import { PfAdmin } from '../../controlplane/pf/pf-admin.js';
+import { spawnEmulator, type EmulatorProcess } from '../../emulator/process.js';
 
-const cli = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'controlplane', 'cli.ts');
+export type RunningEmulator = EmulatorProcess;
 
-export interface RunningEmulator {
-  socketDir: string;
-  process: ChildProcess;
-  stderr: () => string;
-  /** SIGTERM and wait (the store is flushed). */
-  stop(): Promise<void>;
-  /** SIGKILL and wait: a crash. */
-  kill(): Promise<void>;
-}
-
+/** An emulator child process; its socket directory is a fresh temp dir unless given (and then kept). */
 export async function startEmulator(args: string[] = [], socketDir?: string): Promise<RunningEmulator> {
   const dir = socketDir ?? mkdtempSync(join(tmpdir(), 'offpath-emu-'));
-  const child = spawn(process.execPath, ['--import', 'tsx', cli, 'emulator', '--socket-dir', dir, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr!.on('data', (chunk) => (stderr += chunk));
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  await new Promise<void>((resolve, reject) => {
-    let stdout = '';
-    child.stdout!.on('data', (chunk) => {
-      stdout += chunk;
-      if (stdout.includes('ready ')) resolve();
-    });
-    child.on('exit', (code) => reject(new Error(`emulator exited ${code}: ${stderr}`)));
-  });
-  const finish = async (signal: NodeJS.Signals) => {
-    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-    await exited;
-    if (!socketDir) rmSync(dir, { recursive: true, force: true });
+  const emulator = await spawnEmulator(dir, args);
+  if (socketDir) return emulator;
+  const cleanup = (finish: () => Promise<void>) => async () => {
+    await finish();
+    rmSync(dir, { recursive: true, force: true });
   };
-  return { socketDir: dir, process: child, stderr: () => stderr, stop: () => finish('SIGTERM'), kill: () => finish('SIGKILL') };
+  return { ...emulator, stop: cleanup(emulator.stop), kill: cleanup(emulator.kill) };
 }
 
 export async function connectController(emulator: RunningEmulator, cntlid: number, ioQueuePairs = 4): Promise<NvmeController> {

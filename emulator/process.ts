@@ -1,0 +1,55 @@
+/**
+ * Runs the emulator as a child process (`offpath emulator ...`): what the
+ * daemon supervises, and what tests and benchmarks start. Resolves once the
+ * child prints `ready`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface EmulatorProcess {
+  socketDir: string;
+  process: ChildProcess;
+  /** What the child wrote to stderr so far (its NDJSON log when enabled). */
+  stderr(): string;
+  /** Resolves when the child has exited. */
+  exited: Promise<number | null>;
+  /** SIGTERM (the store is flushed) and wait. */
+  stop(): Promise<void>;
+  /** SIGKILL and wait: a crash. */
+  kill(): Promise<void>;
+}
+
+/** The CLI entry next to this module: TypeScript sources run through tsx, a build runs as is. */
+function cliCommand(): string[] {
+  const here = fileURLToPath(import.meta.url);
+  if (here.endsWith('.ts')) return ['--import', 'tsx', join(dirname(here), '..', 'controlplane', 'cli.ts')];
+  return [join(dirname(here), '..', 'controlplane', 'cli.js')];
+}
+
+export async function spawnEmulator(socketDir: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<EmulatorProcess> {
+  const child = spawn(process.execPath, [...cliCommand(), 'emulator', '--socket-dir', socketDir, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env,
+  });
+  let stderr = '';
+  child.stderr!.on('data', (chunk) => (stderr += chunk));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    let stdout = '';
+    const onData = (chunk: Buffer) => {
+      stdout += chunk;
+      if (stdout.includes('ready ')) {
+        child.stdout!.off('data', onData);
+        resolve();
+      }
+    };
+    child.stdout!.on('data', onData);
+    exited.then((code) => reject(new Error(`emulator exited (${code}) before it was ready: ${stderr.trim()}`)));
+  });
+  const finish = async (signal: NodeJS.Signals) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    await exited;
+  };
+  return { socketDir, process: child, stderr: () => stderr, exited, stop: () => finish('SIGTERM'), kill: () => finish('SIGKILL') };
+}
