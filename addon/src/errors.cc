@@ -92,6 +92,19 @@ bool OptBool(const Napi::Object& options, const char* key, bool fallback) {
   return value.As<Napi::Boolean>().Value();
 }
 
+int64_t OptInt(const Napi::Object& options, const char* key, int64_t min, int64_t max, int64_t fallback) {
+  Napi::Value value = options.Get(key);
+  if (value.IsUndefined()) return fallback;
+  std::string name = std::string("options.") + key;
+  if (!value.IsNumber()) ThrowType(options.Env(), name + " must be an integer");
+  double number = value.As<Napi::Number>().DoubleValue();
+  if (number != static_cast<double>(static_cast<int64_t>(number))) ThrowType(options.Env(), name + " must be an integer");
+  auto integer = static_cast<int64_t>(number);
+  if (integer < min || integer > max)
+    ThrowRange(options.Env(), name + " must be in [" + std::to_string(min) + ", " + std::to_string(max) + "]");
+  return integer;
+}
+
 ByteSpan ArgBytes(const Napi::CallbackInfo& info, size_t index, const char* name) {
   Napi::Value value = info[index];
   if (value.IsArrayBuffer()) {

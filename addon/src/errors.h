@@ -23,6 +23,8 @@ int64_t OptInteger(const Napi::CallbackInfo& info, size_t index, const char* nam
                    int64_t min, int64_t max, int64_t fallback);
 std::string ArgString(const Napi::CallbackInfo& info, size_t index, const char* name);
 bool OptBool(const Napi::Object& options, const char* key, bool fallback);
+// options[key] as an integer in [min, max], or fallback when absent.
+int64_t OptInt(const Napi::Object& options, const char* key, int64_t min, int64_t max, int64_t fallback);
 
 // The bytes behind an ArrayBuffer, a typed array or a DataView.
 struct ByteSpan {

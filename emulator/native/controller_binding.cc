@@ -39,20 +39,11 @@ class EmuSubsystem : public Napi::ObjectWrap<EmuSubsystem> {
     emu::SubsystemConfig config;
     if (!options.Get("store").IsObject()) ThrowType(env, "options.store must be an object");
     config.store = ParseStoreConfig(options.Get("store").As<Napi::Object>());
-    auto integer = [&](const char* key, uint32_t fallback, uint32_t max) -> uint32_t {
-      Napi::Value value = options.Get(key);
-      if (value.IsUndefined()) return fallback;
-      if (!value.IsNumber()) ThrowType(env, std::string("options.") + key + " must be a number");
-      double number = value.As<Napi::Number>().DoubleValue();
-      if (number < 0 || number > max || number != static_cast<uint32_t>(number))
-        ThrowRange(env, std::string("options.") + key + " must be an integer in [0, " + std::to_string(max) + "]");
-      return static_cast<uint32_t>(number);
-    };
-    config.secondary_controllers = static_cast<uint16_t>(integer("secondaryControllers", 4, 127));
-    config.pollers = static_cast<uint16_t>(integer("pollers", 1, 64));
-    config.spin_us = integer("spinUs", 50, 1'000'000);
-    config.flexible_vq = static_cast<uint16_t>(integer("flexibleVq", 0, 65535));
-    config.flexible_vi = static_cast<uint16_t>(integer("flexibleVi", 0, 65535));
+    config.secondary_controllers = static_cast<uint16_t>(OptInt(options, "secondaryControllers", 0, 127, 4));
+    config.pollers = static_cast<uint16_t>(OptInt(options, "pollers", 1, 64, 1));
+    config.spin_us = static_cast<uint32_t>(OptInt(options, "spinUs", 0, 1'000'000, 50));
+    config.flexible_vq = static_cast<uint16_t>(OptInt(options, "flexibleVq", 0, 65535, 0));
+    config.flexible_vi = static_cast<uint16_t>(OptInt(options, "flexibleVi", 0, 65535, 0));
     std::string error;
     subsystem_ = Subsystem::Create(config, &error);
     if (!subsystem_) ThrowStorage(env, "EINVAL", "emulator: " + error);

@@ -7,7 +7,6 @@
 // page copies win, and map entries a crash left pointing at deleted (or
 // shrunk-away) namespaces are reclaimed as free chunks.
 #include <stdlib.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -16,6 +15,7 @@
 #include <unordered_map>
 
 #include "backend_io.h"
+#include "store_ids.h"
 #include "store_impl.h"
 
 namespace offpath::emu {
@@ -43,29 +43,6 @@ struct AlignedBuffer {
   AlignedBuffer& operator=(const AlignedBuffer&) = delete;
   uint8_t* data = nullptr;
 };
-
-std::string Hex(const uint8_t* bytes, size_t length) {
-  static const char kDigits[] = "0123456789abcdef";
-  std::string text;
-  for (size_t i = 0; i < length; ++i) {
-    text += kDigits[bytes[i] >> 4];
-    text += kDigits[bytes[i] & 15];
-  }
-  return text;
-}
-
-bool FillRandom(uint8_t* bytes, size_t length) {
-  size_t done = 0;
-  while (done < length) {
-    ssize_t got = getrandom(bytes + done, length - done, 0);
-    if (got < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    done += static_cast<size_t>(got);
-  }
-  return true;
-}
 
 int ReadAt(BackendMember* member, uint64_t offset, uint8_t* buffer, uint64_t length) {
   struct iovec iov = {buffer, length};
@@ -319,7 +296,7 @@ bool ReadControlSlot(BackendMember* member, int slot, const uint8_t store_uuid[1
 bool CheckMembers(const std::vector<std::unique_ptr<BackendMember>>& members, const std::vector<format::Label>& labels,
                   const std::vector<format::LabelState>& states, const std::vector<std::string>& whys,
                   const format::ControlBlock& block, OpenFailure* failure) {
-  const std::string store_id = Hex(block.store_uuid, 16);
+  const std::string store_id = HexString(block.store_uuid, 16);
   if (members.size() != block.members.size()) {
     *failure = {"EMISMATCH", "the pool of store " + store_id + " has " + std::to_string(block.members.size()) +
                                  " member(s), " + std::to_string(members.size()) + " given"};
@@ -343,7 +320,7 @@ bool CheckMembers(const std::vector<std::unique_ptr<BackendMember>>& members, co
         return false;
     }
     if (memcmp(label.store_uuid, block.store_uuid, 16) != 0) {
-      *failure = {"EMISMATCH", path + " belongs to store " + Hex(label.store_uuid, 16) + ", not to store " +
+      *failure = {"EMISMATCH", path + " belongs to store " + HexString(label.store_uuid, 16) + ", not to store " +
                                    store_id + " (wrong pool member)"};
       return false;
     }
@@ -353,8 +330,12 @@ bool CheckMembers(const std::vector<std::unique_ptr<BackendMember>>& members, co
       return false;
     }
     if (memcmp(label.member_uuid, block.members[i].uuid, 16) != 0) {
-      *failure = {"EMISMATCH", path + " has member id " + Hex(label.member_uuid, 16) + " but the pool expects " +
-                                   Hex(block.members[i].uuid, 16) + " there"};
+      *failure = {"EMISMATCH", path + " has member id " + HexString(label.member_uuid, 16) + " but the pool expects " +
+                                   HexString(block.members[i].uuid, 16) + " there"};
+      return false;
+    }
+    if (label.member_count != block.members.size() || label.chunk_bytes != block.chunk_bytes) {
+      *failure = {"ECORRUPT", path + ": its label disagrees with the control block about the pool's shape"};
       return false;
     }
     if (members[i]->size_bytes() != block.members[i].size_bytes) {
@@ -426,12 +407,13 @@ std::unique_ptr<Store> OpenStore(const StoreConfig& config, OpenFailure* failure
   };
   if (!read_labels()) return nullptr;
 
+  bool just_formatted = false;
   if (states[0] == format::LabelState::kBlank) {
     for (size_t i = 0; i < members.size(); ++i) {
       const std::string& path = members[i]->path();
       if (states[i] == format::LabelState::kValid) {
         *failure = {"EMISMATCH", path + " is member " + std::to_string(labels[i].member_index) + " of store " +
-                                     Hex(labels[i].store_uuid, 16) + " but member 0 (" + members[0]->path() +
+                                     HexString(labels[i].store_uuid, 16) + " but member 0 (" + members[0]->path() +
                                      ") is blank; refusing to format over it (wrong pool? to reuse it, zero its first 4 KiB)"};
         return nullptr;
       }
@@ -447,6 +429,7 @@ std::unique_ptr<Store> OpenStore(const StoreConfig& config, OpenFailure* failure
     }
     uint32_t chunk_bytes = config.chunk_bytes != 0 ? config.chunk_bytes : kDefaultChunkBytes;
     if (!Format(members, known_zero, chunk_bytes, failure)) return nullptr;
+    just_formatted = true;
     // Load what was just written, through the same checks as any open.
     if (!read_labels()) return nullptr;
   }
@@ -459,7 +442,7 @@ std::unique_ptr<Store> OpenStore(const StoreConfig& config, OpenFailure* failure
   // was put first rather than reporting its (absent) control blocks.
   if (labels[0].member_index != 0) {
     *failure = {"EMISMATCH", members[0]->path() + " is member " + std::to_string(labels[0].member_index) + " of store " +
-                                 Hex(labels[0].store_uuid, 16) + ", not member 0 (members reordered?)"};
+                                 HexString(labels[0].store_uuid, 16) + ", not member 0 (members reordered?)"};
     return nullptr;
   }
   if (config.chunk_bytes != 0 && config.chunk_bytes != labels[0].chunk_bytes) {
@@ -486,7 +469,7 @@ std::unique_ptr<Store> OpenStore(const StoreConfig& config, OpenFailure* failure
   if (!CheckNamespaces(block, failure)) return nullptr;
 
   auto store = std::make_unique<StoreImpl>(std::move(members), std::move(block), newest);
-  if (!store->LoadMap(failure)) return nullptr;
+  if (!store->LoadMap(just_formatted, failure)) return nullptr;
   return store;
 }
 
@@ -548,7 +531,7 @@ uint64_t StoreImpl::ChunksFor(uint64_t size_blocks, uint32_t block_bytes) const 
   return (size_blocks * block_bytes + chunk_bytes_ - 1) / chunk_bytes_;
 }
 
-bool StoreImpl::LoadMap(OpenFailure* failure) {
+bool StoreImpl::LoadMap(bool just_formatted, OpenFailure* failure) {
   std::lock_guard<std::mutex> lock(meta_mutex_);
   if (page_buffer_ == nullptr || control_buffer_ == nullptr) {
     *failure = {"ENOMEM", "out of memory"};
@@ -638,11 +621,38 @@ bool StoreImpl::LoadMap(OpenFailure* failure) {
     state->map.Set(entry.logical_chunk, chunk + 1);
     state->mapped_chunks.fetch_add(1);
   }
+  // A chunk whose entry says "clean" may still hold data: a power loss can
+  // keep a map page's older (durable) copy, from before the chunk was
+  // claimed, while the data written after the claim reached the disk. So
+  // free chunks are re-zeroed here, where it is cheap (punching holes over
+  // what are mostly holes already); where it is not, they count as dirty
+  // and are zeroed, durably, when reused. A pool formatted just now is
+  // known to be zero.
+  std::vector<bool> zeroed(pool_chunks_, just_formatted);
+  if (!just_formatted) {
+    uint32_t chunk = 0;
+    while (chunk < pool_chunks_) {
+      if (entries_[chunk].tag != kTagClean) {
+        ++chunk;
+        continue;
+      }
+      size_t member = Locate(chunk).member_index;
+      uint32_t end = chunk + 1;
+      while (end < pool_chunks_ && entries_[end].tag == kTagClean && Locate(end).member_index == member) ++end;
+      emu::MemberWrite zero;
+      zero.offset_bytes = Locate(chunk).offset_bytes;
+      zero.length_bytes = uint64_t{end - chunk} * chunk_bytes_;
+      zero.zero_only_if_cheap = true;
+      bool ok = MemberWrite(member, zero) == 0;
+      for (uint32_t i = chunk; i < end; ++i) zeroed[i] = ok;
+      chunk = end;
+    }
+  }
   // Free lists, lowest chunk on top so allocation fills the pool in order.
   for (uint32_t chunk = static_cast<uint32_t>(pool_chunks_); chunk-- > 0;) {
-    if (entries_[chunk].tag == kTagClean)
+    if (entries_[chunk].tag == kTagClean && zeroed[chunk])
       clean_free_.push_back(chunk);
-    else if (entries_[chunk].tag == kTagDirty)
+    else if (entries_[chunk].tag == kTagClean || entries_[chunk].tag == kTagDirty)
       dirty_free_.push_back(chunk);
   }
   free_chunks_.store(clean_free_.size() + dirty_free_.size());

@@ -37,8 +37,10 @@ enum class BackendKind { kMemory, kFile, kBlockDevice };
 
 struct StoreConfig {
   BackendKind kind = BackendKind::kMemory;
-  // kFile / kBlockDevice: the pool members, in order. A file that does not
-  // exist is created with size_bytes (sparse).
+  // kFile / kBlockDevice: the pool members, in order. kFile: a file that
+  // does not exist is created with size_bytes (sparse) when create is set.
+  // kBlockDevice: block devices (or existing regular files on a filesystem
+  // that allows O_DIRECT), never created.
   std::vector<std::string> paths;
   // kMemory: capacity; kFile: size of files created here (existing ones keep theirs).
   uint64_t size_bytes = 0;
@@ -46,8 +48,10 @@ struct StoreConfig {
   // with (1 MiB when formatting); non-zero and different from the pool's:
   // the open is refused.
   uint32_t chunk_bytes = 0;
-  // Format the pool if it holds no valid metadata (refuses to touch a pool
-  // whose metadata is valid but differs, e.g. another chunk size).
+  // Format the pool if it is blank (member 0's first 4 KiB are zero). A
+  // pool with valid metadata is opened, never reformatted; one whose
+  // metadata is corrupt, or valid but different (another chunk size, other
+  // members), is refused, as is a member holding foreign data.
   bool create = true;
 };
 

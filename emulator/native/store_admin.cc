@@ -1,12 +1,11 @@
 // Namespace management, attachments and QoS limits. Each operation builds
 // the next control block, commits it (durably), and only then changes the
 // in-memory state, so a failed commit leaves everything as it was.
-#include <sys/random.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 
+#include "store_ids.h"
 #include "store_impl.h"
 #include "store_status.h"
 
@@ -14,19 +13,6 @@ namespace offpath::emu {
 namespace {
 
 constexpr uint16_t kMaxControllerId = 0xffef;  // 0xfff0.. are reserved by NVMe
-
-bool FillRandom(uint8_t* bytes, size_t length) {
-  size_t done = 0;
-  while (done < length) {
-    ssize_t got = getrandom(bytes + done, length - done, 0);
-    if (got < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    done += static_cast<size_t>(got);
-  }
-  return true;
-}
 
 // Exclusive hold on a namespace slot: waits for the slot's in-flight I/O.
 class ExclusiveSlot {

@@ -17,7 +17,10 @@
 #include "crc32c.h"
 #include "errors.h"
 #include "registry.h"
+#include "store_config_js.h"
+#include "store_ids.h"
 #include "store_status.h"
+#include "store_stress.h"
 
 namespace offpath {
 namespace {
@@ -27,16 +30,6 @@ using emu::Status;
 constexpr int64_t kMaxSafeInteger = (int64_t{1} << 53) - 1;
 // Marks objects made by EmuStore so StoreFromValue never unwraps another class.
 constexpr napi_type_tag kEmuStoreTag = {0x6f66667061746845ull, 0x6d7553746f726531ull};
-
-std::string Hex(const uint8_t* bytes, size_t length) {
-  static const char kDigits[] = "0123456789abcdef";
-  std::string text;
-  for (size_t i = 0; i < length; ++i) {
-    text += kDigits[bytes[i] >> 4];
-    text += kDigits[bytes[i] & 15];
-  }
-  return text;
-}
 
 std::string StatusName(Status value) {
   const char* name = emu::StoreStatusName(value);
@@ -119,6 +112,7 @@ class EmuStore : public Napi::ObjectWrap<EmuStore> {
          InstanceMethod<&EmuStore::Flush>("flush"),
          InstanceMethod<&EmuStore::Counters>("counters"),
          InstanceMethod<&EmuStore::Close>("close"),
+         InstanceMethod<&EmuStore::Stress>("stress"),
          InstanceAccessor<&EmuStore::CapacityBytes>("capacityBytes"),
          InstanceAccessor<&EmuStore::FreeBytes>("freeBytes"),
          InstanceAccessor<&EmuStore::ChunkBytes>("chunkBytes"),
@@ -132,31 +126,7 @@ class EmuStore : public Napi::ObjectWrap<EmuStore> {
     Napi::Env env = info.Env();
     if (!info[0].IsObject()) ThrowType(env, "EmuStore: options must be an object");
     auto options = info[0].As<Napi::Object>();
-    emu::StoreConfig config;
-    Napi::Value kind = options.Get("kind");
-    if (!kind.IsString()) ThrowType(env, "options.kind must be 'memory', 'file' or 'block'");
-    std::string kind_name = kind.As<Napi::String>().Utf8Value();
-    if (kind_name == "memory")
-      config.kind = emu::BackendKind::kMemory;
-    else if (kind_name == "file")
-      config.kind = emu::BackendKind::kFile;
-    else if (kind_name == "block")
-      config.kind = emu::BackendKind::kBlockDevice;
-    else
-      ThrowRange(env, "options.kind must be 'memory', 'file' or 'block', got '" + kind_name + "'");
-    Napi::Value paths = options.Get("paths");
-    if (!paths.IsUndefined()) {
-      if (!paths.IsArray()) ThrowType(env, "options.paths must be an array of strings");
-      auto array = paths.As<Napi::Array>();
-      for (uint32_t i = 0; i < array.Length(); ++i) {
-        Napi::Value path = array.Get(i);
-        if (!path.IsString()) ThrowType(env, "options.paths[" + std::to_string(i) + "] must be a string");
-        config.paths.push_back(path.As<Napi::String>().Utf8Value());
-      }
-    }
-    config.size_bytes = static_cast<uint64_t>(OptionInteger(options, "sizeBytes", 0, kMaxSafeInteger, 0));
-    config.chunk_bytes = static_cast<uint32_t>(OptionInteger(options, "chunkBytes", 0, int64_t{1} << 30, 0));
-    config.create = OptBool(options, "create", true);
+    emu::StoreConfig config = ParseStoreConfig(options);
     std::string message, code;
     std::unique_ptr<emu::Store> store = emu::Store::Open(config, &message, &code);
     if (!store) ThrowStorage(env, code.empty() ? "EINVAL" : code.c_str(), "EmuStore: " + message);
@@ -167,21 +137,6 @@ class EmuStore : public Napi::ObjectWrap<EmuStore> {
   std::shared_ptr<emu::Store> store() const { return store_; }
 
  private:
-  static int64_t OptionInteger(const Napi::Object& options, const char* key, int64_t min, int64_t max,
-                               int64_t fallback) {
-    Napi::Value value = options.Get(key);
-    if (value.IsUndefined()) return fallback;
-    if (!value.IsNumber()) ThrowType(options.Env(), std::string("options.") + key + " must be an integer");
-    double number = value.As<Napi::Number>().DoubleValue();
-    if (number != static_cast<double>(static_cast<int64_t>(number)))
-      ThrowType(options.Env(), std::string("options.") + key + " must be an integer");
-    auto integer = static_cast<int64_t>(number);
-    if (integer < min || integer > max)
-      ThrowRange(options.Env(), std::string("options.") + key + " must be in [" + std::to_string(min) + ", " +
-                                    std::to_string(max) + "]");
-    return integer;
-  }
-
   emu::Store* Open(Napi::Env env) const {
     if (!store_) ThrowStorage(env, "ECLOSED", "EmuStore is closed");
     return store_.get();
@@ -233,24 +188,7 @@ class EmuStore : public Napi::ObjectWrap<EmuStore> {
   Napi::Value ListNamespaces(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     emu::Store* store = Open(env);
-    std::vector<emu::NamespaceInfo> list = store->Namespaces();
-    auto result = Napi::Array::New(env, list.size());
-    for (size_t i = 0; i < list.size(); ++i) {
-      const auto& ns = list[i];
-      auto item = Napi::Object::New(env);
-      item.Set("nsid", ns.nsid);
-      item.Set("sizeBlocks", static_cast<double>(ns.size_blocks));
-      item.Set("blockBytes", ns.block_bytes);
-      item.Set("allocatedBlocks", static_cast<double>(ns.allocated_blocks));
-      item.Set("uuid", Hex(ns.uuid, 16));
-      item.Set("nguid", Hex(ns.nguid, 16));
-      auto attached = Napi::Array::New(env, ns.attached_controllers.size());
-      for (size_t j = 0; j < ns.attached_controllers.size(); ++j)
-        attached.Set(static_cast<uint32_t>(j), ns.attached_controllers[j]);
-      item.Set("attached", attached);
-      result.Set(static_cast<uint32_t>(i), item);
-    }
-    return result;
+    return NamespacesToJs(env, store->Namespaces());
   }
 
   Napi::Value Attach(const Napi::CallbackInfo& info) {
@@ -352,6 +290,27 @@ class EmuStore : public Napi::ObjectWrap<EmuStore> {
     result.Set("mapPageWrites", static_cast<double>(counters.map_page_writes));
     result.Set("dirtyChunkZeroings", static_cast<double>(counters.dirty_chunk_zeroings));
     return result;
+  }
+
+  // stress({ nsid, threads?, durationMs?, seed? }) -> { operations, chunkFrees, error }
+  // Hammers one namespace (overwriting it) from several native threads and
+  // checks every byte; blocks the calling JS thread for durationMs.
+  Napi::Value Stress(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    emu::Store* store = Open(env);
+    if (!info[0].IsObject()) ThrowType(env, "stress: options must be an object");
+    auto options = info[0].As<Napi::Object>();
+    emu::StressConfig config;
+    config.nsid = static_cast<uint32_t>(OptInt(options, "nsid", 1, emu::kMaxNamespaces, 1));
+    config.threads = static_cast<uint32_t>(OptInt(options, "threads", 1, 64, 4));
+    config.duration_ms = static_cast<uint32_t>(OptInt(options, "durationMs", 1, 600000, 500));
+    config.seed = static_cast<uint32_t>(OptInt(options, "seed", 0, 0xffffffffll, 1));
+    emu::StressResult result = emu::RunStoreStress(store, config);
+    auto out = Napi::Object::New(env);
+    out.Set("operations", static_cast<double>(result.operations));
+    out.Set("chunkFrees", static_cast<double>(result.chunk_frees));
+    out.Set("error", result.error);
+    return out;
   }
 
   // Releases this object's hold on the store; the store itself closes

@@ -99,7 +99,7 @@ class StoreImpl final : public Store {
 
   // Opening (store.cc): reads the map pages and builds every namespace's
   // forward map and the free lists, repairing what a crash left behind.
-  bool LoadMap(OpenFailure* failure);
+  bool LoadMap(bool just_formatted, OpenFailure* failure);
 
  private:
   struct PageState {

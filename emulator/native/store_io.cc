@@ -98,9 +98,14 @@ bool StoreImpl::PinChunk(NamespaceState* ns, uint64_t logical, uint32_t* pool_ch
 }
 
 int StoreImpl::MemberWrite(size_t member_index, const emu::MemberWrite& write) {
-  // Set before the write so a Flush that starts meanwhile syncs it anyway.
-  if (!write.durable) member_unsynced_[member_index].store(true, std::memory_order_relaxed);
-  return members_[member_index]->Write(write);
+  int rc = members_[member_index]->Write(write);
+  // Marked after the write completes (and before it is acknowledged): a
+  // Flush that clears the mark earlier owes this write nothing, and the mark
+  // then stays for the next Flush. Checked first so that steady writing does
+  // not keep bouncing the flag's cache line between poller threads.
+  std::atomic<bool>& unsynced = member_unsynced_[member_index];
+  if (!write.durable && !unsynced.load(std::memory_order_acquire)) unsynced.store(true, std::memory_order_seq_cst);
+  return rc;
 }
 
 Status StoreImpl::Read(uint32_t nsid, uint64_t lba, uint32_t blocks, const Segment* segments,

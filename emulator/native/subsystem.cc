@@ -22,7 +22,9 @@ std::unique_ptr<Subsystem> Subsystem::Create(const SubsystemConfig& config, std:
   }
   std::unique_ptr<Subsystem> subsystem(new Subsystem());
   subsystem->config_ = config;
-  subsystem->store_ = Store::Open(config.store, error);
+  std::string code;
+  subsystem->store_ = Store::Open(config.store, error, &code);
+  if (!subsystem->store_ && !code.empty()) *error = code + ": " + *error;
   if (!subsystem->store_) return nullptr;
   subsystem->flexible_vq_ = config.flexible_vq ? config.flexible_vq : 8 * config.secondary_controllers;
   subsystem->flexible_vi_ = config.flexible_vi ? config.flexible_vi : 4 * config.secondary_controllers;
