@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../libstorage/native.js';
 
 export interface EmulatorProcess {
   socketDir: string;
@@ -20,11 +21,14 @@ export interface EmulatorProcess {
   kill(): Promise<void>;
 }
 
-/** The CLI entry next to this module: TypeScript sources run through tsx, a build runs as is. */
+/**
+ * The CLI entry of this package: from TypeScript sources through tsx
+ * (resolved from here, not from the caller's directory), from a build as is.
+ */
 function cliCommand(): string[] {
   const here = fileURLToPath(import.meta.url);
-  if (here.endsWith('.ts')) return ['--import', 'tsx', join(dirname(here), '..', 'controlplane', 'cli.ts')];
-  return [join(dirname(here), '..', 'controlplane', 'cli.js')];
+  if (here.endsWith('.ts')) return ['--import', import.meta.resolve('tsx'), join(dirname(here), '..', 'controlplane', 'cli.ts')];
+  return [join(packageRoot(), 'dist', 'controlplane', 'cli.js')];
 }
 
 export async function spawnEmulator(socketDir: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<EmulatorProcess> {

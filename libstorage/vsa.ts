@@ -9,6 +9,8 @@ import { NvmeController } from './driver/controller.js';
 import { StorageError } from './errors.js';
 import { VsaQueue, queueRegionLayout, type VsaGeometry } from './io/vsa-queue.js';
 import { native } from './native.js';
+import { PROTOCOL_VERSION, defaultSocketPath } from './control-protocol.js';
+import { Channel } from './transport/channel.js';
 import { EMU_BAR_BYTES } from './transport/emu/bar.js';
 import { EmuTransport } from './transport/emu/emu-transport.js';
 import { emuNotifier } from './transport/emu/notify.js';
@@ -25,10 +27,11 @@ export interface OpenOptions {
 }
 
 /**
- * Where the VSIC is: the path of an emulator VF socket, or an already
- * connected socket fd handed over by the control plane.
+ * Where the VSA is: a capability redeemed with the offpath daemon (the normal
+ * door), or — for tools and tests that run an emulator directly — the path of
+ * a VF socket or an already connected VF socket fd.
  */
-export type VsaTarget = string | { socket: string } | { fd: number };
+export type VsaTarget = { capability: string; daemon?: string } | string | { socket: string } | { fd: number };
 
 /** Everything a worker thread needs to drive its own queue pair (structured-cloneable). */
 export interface QueueHandle {
@@ -67,6 +70,7 @@ export class Vsa extends VsaQueue {
   private readonly controller: NvmeController;
   private readonly workerQueues = new Map<number, DmaRegion>();
   private closed = false;
+  private session: Channel | undefined;
 
   /** @internal Use open(). */
   constructor(controller: NvmeController, geometry: VsaGeometry, region: DmaRegion, sqid: number, entries: number, interruptFd: number) {
@@ -84,6 +88,11 @@ export class Vsa extends VsaQueue {
     this.nsid = geometry.nsid;
     this.controller = controller;
     controller.lostListeners.push((error) => this.fail(error));
+  }
+
+  /** @internal The daemon connection this VSA was opened through (closed with it). */
+  attachSession(session: Channel): void {
+    this.session = session;
   }
 
   /** Creates a queue pair for a worker thread; pass the handle in workerData and call openQueue() there. */
@@ -132,7 +141,10 @@ export class Vsa extends VsaQueue {
     this.closed = true;
     await super.close(timeoutMs);
     try {
-      if (!this.failed) {
+      if (this.failed) {
+        // Revoked, deleted or gone: the controller will not answer; release without it.
+        this.controller.markLost(this.failed, 0xfffe);
+      } else {
         for (const sqid of this.workerQueues.keys()) await this.controller.deleteIoQueues(sqid);
         await this.controller.deleteIoQueues(this.queue.sqid);
       }
@@ -140,6 +152,7 @@ export class Vsa extends VsaQueue {
     } finally {
       this.workerQueues.clear();
       this.controller.transport.close();
+      this.session?.close();
     }
   }
 }
@@ -149,6 +162,40 @@ export class Vsa extends VsaQueue {
  * capabilities, the target is an emulator VF socket (or a connected fd).
  */
 export async function open(target: VsaTarget, options: OpenOptions = {}): Promise<Vsa> {
+  if (typeof target === 'object' && target !== null && 'capability' in target) return openWithCapability(target, options);
+  return openVsic(target, options);
+}
+
+/**
+ * Redeems a capability: the daemon checks it (and our uid), binds the VSA to
+ * a VSIC and passes us the VSIC's connection. The daemon connection stays
+ * open as the session: closing it releases the VSIC, and a revocation
+ * arrives on it.
+ */
+async function openWithCapability(target: { capability: string; daemon?: string }, options: OpenOptions): Promise<Vsa> {
+  if (typeof target.capability !== 'string') throw new TypeError('capability must be a string');
+  const session = Channel.connect(target.daemon ?? defaultSocketPath());
+  try {
+    const reply = await session.request({ v: PROTOCOL_VERSION, id: 1, method: 'open', params: { capability: target.capability } });
+    const fd = reply.fds[0];
+    if (fd === undefined) throw new StorageError('EPROTO', 'the daemon sent no VSIC');
+    const result = reply.body.result as { vsa: string; nsid: number };
+    const vsa = await openVsic({ fd }, { ...options, nsid: result.nsid, name: options.name ?? result.vsa });
+    session.onMessage = (message) => {
+      const event = message.body.event;
+      if (event === 'revoked') vsa.fail(new StorageError('CAP_REVOKED', `VSA ${vsa.name}: the capability was revoked`));
+      else if (event === 'deleted') vsa.fail(new StorageError('VSA_DELETED', `VSA ${vsa.name} was deleted`));
+    };
+    session.unref();
+    vsa.attachSession(session);
+    return vsa;
+  } catch (error) {
+    session.close();
+    throw error;
+  }
+}
+
+async function openVsic(target: string | { socket: string } | { fd: number }, options: OpenOptions): Promise<Vsa> {
   const entries = checkedEntries(options.queueEntries);
   const poolBytes = checkedPool(options.poolBytes);
   const endpoint = typeof target === 'string' ? target : 'socket' in target ? target.socket : target.fd;

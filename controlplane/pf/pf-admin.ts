@@ -17,6 +17,7 @@ import {
   encodeNamespaceCreateData,
   nsAttachmentSqe,
   nsManagementSqe,
+  readControllerList,
   readSecondaryControllerList,
   readNamespaceList,
   virtMgmtSqe,
@@ -63,6 +64,10 @@ export class PfAdmin {
 
   async allocatedNamespaces(): Promise<number[]> {
     return readNamespaceList(await this.controller.identify(Cns.ALLOCATED_NS_LIST, 0));
+  }
+
+  async attachedControllers(nsid: number): Promise<number[]> {
+    return readControllerList(await this.controller.identify(Cns.NS_ATTACHED_CTRL_LIST, nsid));
   }
 
   async secondaryControllers(): Promise<SecondaryControllerEntry[]> {

@@ -73,7 +73,9 @@ export class Channel {
     const reply = await this.next();
     if (reply.body.ok === false) {
       for (const fd of reply.fds) native.closeFd(fd);
-      throw new StorageError(String(reply.body.code ?? 'EPROTO'), String(reply.body.message ?? 'request failed'));
+      // Emulator replies carry code/message at the top; daemon replies in `error`.
+      const error = (typeof reply.body.error === 'object' && reply.body.error !== null ? reply.body.error : reply.body) as Record<string, unknown>;
+      throw new StorageError(String(error.code ?? 'EPROTO'), String(error.message ?? 'request failed'));
     }
     return reply;
   }
