@@ -32,10 +32,23 @@ export function parseStoreSpec(spec: string, size?: string, chunk?: string): Sto
   throw new RangeError(`--store must be memory:SIZE, file:PATH[,PATH] or block:DEV[,DEV], not ${JSON.stringify(spec)}`);
 }
 
+/**
+ * OFFPATH_EMU_TEST_MODES='{"powerLoss":{...},"faults":{...}}': the store's
+ * test modes (docs/emulator-store.md); never set in production.
+ */
+export function storeTestModes(json = process.env.OFFPATH_EMU_TEST_MODES): Pick<StoreOptions, 'powerLoss' | 'faults'> {
+  if (!json) return {};
+  const modes = JSON.parse(json) as Record<string, unknown>;
+  for (const key of Object.keys(modes)) {
+    if (key !== 'powerLoss' && key !== 'faults') throw new RangeError(`OFFPATH_EMU_TEST_MODES: unknown key ${JSON.stringify(key)}`);
+  }
+  return modes as Pick<StoreOptions, 'powerLoss' | 'faults'>;
+}
+
 export function runEmulator(options: EmulatorCliOptions): EmulatorServer {
   const server = new EmulatorServer({
     socketDir: options.socketDir,
-    store: parseStoreSpec(options.store, options.size, options.chunk),
+    store: { ...parseStoreSpec(options.store, options.size, options.chunk), ...storeTestModes() },
     secondaryControllers: options.vfs === undefined ? 4 : Number(options.vfs),
     pollers: options.pollers === undefined ? 1 : Number(options.pollers),
     spinUs: options.spinUs === undefined ? 50 : Number(options.spinUs),

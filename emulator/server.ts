@@ -25,6 +25,9 @@ export interface StoreOptions {
   sizeBytes?: number;
   chunkBytes?: number;
   create?: boolean;
+  /** Test only (docs/emulator-store.md, "Power-loss simulation and fault injection"). */
+  powerLoss?: boolean | Record<string, number | boolean>;
+  faults?: Record<string, unknown>;
 }
 
 export interface EmulatorOptions {

@@ -2,7 +2,14 @@
 // the application. Every Promise settles; nothing hangs.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { StorageError, openQueue } from '../libstorage/index.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PfAdmin } from '../controlplane/pf/pf-admin.js';
+import { EmulatorServer } from '../emulator/server.js';
+import { NvmeController } from '../libstorage/driver/controller.js';
+import { StorageError, open, openQueue } from '../libstorage/index.js';
+import { EmuTransport } from '../libstorage/transport/emu/emu-transport.js';
 import { closeFixture, openFixture } from './helpers/vsa.js';
 
 const BLOCK = 4096;
@@ -62,6 +69,35 @@ test('emulator killed mid-I/O: every Promise rejects with ECONNRESET, nothing ha
   assert.throws(() => workerQueue.read(0, buffer), (e: any) => e.code === 'ECONNRESET');
   await f.vsa.close();
   await workerQueue.close();
+});
+
+test('a controller fatal status (CSTS.CFS) fails outstanding and later I/O with ECONTROLLERFATAL', async () => {
+  // In-process emulator, so the test can inject the fault.
+  const socketDir = mkdtempSync(join(tmpdir(), 'offpath-fatal-'));
+  const server = new EmulatorServer({ socketDir, store: { kind: 'memory', sizeBytes: 32 << 20 }, secondaryControllers: 1 });
+  try {
+    const pf = new PfAdmin(await NvmeController.bringUp(await EmuTransport.connect(join(socketDir, 'pf.sock')), { ioQueuePairs: 1 }));
+    const nsid = await pf.createNamespace(256, 4096);
+    await pf.attach(nsid, 1);
+    await pf.bringOnline(1, 2, 2);
+    const vsa = await open(join(socketDir, 'vf-1.sock'));
+    const buffer = vsa.alloc(BLOCK);
+    await vsa.write(0, buffer);
+    (server.subsystem as unknown as { injectFatal(cntlid: number): void }).injectFatal(1);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const started = Date.now();
+    const results = await settleAll([vsa.read(0, buffer), vsa.write(BLOCK, buffer)]);
+    assert.ok(Date.now() - started < 2000, 'failed promptly');
+    for (const result of results) {
+      assert.instance(result, StorageError);
+      assert.is((result as StorageError).code, 'ECONTROLLERFATAL');
+    }
+    await vsa.close();
+    await pf.controller.shutdown();
+  } finally {
+    server.close();
+    rmSync(socketDir, { recursive: true, force: true });
+  }
 });
 
 test.run();

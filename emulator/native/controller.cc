@@ -461,6 +461,12 @@ uint32_t Controller::Poll(std::chrono::steady_clock::time_point now,
                           std::chrono::steady_clock::time_point* next_deadline) {
   std::unique_lock<std::mutex> lock(mutex_, std::try_to_lock);
   if (!lock.owns_lock()) return 1;  // the host side is reconfiguring us: come back soon
+  // An injected fatal error or a simulated power cut (the store refuses all
+  // I/O from then on): report it the way hardware does, through CSTS.CFS.
+  if (!fatal_ && enabled_ &&
+      (fatal_requested_.exchange(false, std::memory_order_acq_rel) || subsystem_->store().power_lost())) {
+    SetFatal();
+  }
   uint32_t cc = ReadRegister32(kRegCc);
   uint32_t work = 0;
   if (cc != last_cc_) {

@@ -123,6 +123,9 @@ class Controller {
   // Secondary controller state, driven by Virtualization Management on the PF.
   bool online() const { return online_.load(std::memory_order_acquire); }
   void SetOnline(bool online);
+  // Test hook: the next poll round sets CSTS.CFS (a controller fatal status).
+  void InjectFatal() { fatal_requested_.store(true, std::memory_order_release); }
+
   // A read-only VSIC (a read-only capability): every command that would
   // change data fails with Namespace Is Write Protected.
   bool read_only() const { return read_only_.load(std::memory_order_acquire); }
@@ -241,6 +244,7 @@ class Controller {
   // Secondary controller resources.
   std::atomic<bool> online_{false};
   std::atomic<bool> read_only_{false};
+  std::atomic<bool> fatal_requested_{false};
   uint16_t assigned_vq_ = 0;
   uint16_t assigned_vi_ = 0;
 

@@ -26,6 +26,7 @@ class EmuSubsystem : public Napi::ObjectWrap<EmuSubsystem> {
                         InstanceMethod<&EmuSubsystem::UnmapDma>("unmapDma"),
                         InstanceMethod<&EmuSubsystem::SetInterruptFd>("setInterruptFd"),
                         InstanceMethod<&EmuSubsystem::DetachHost>("detachHost"),
+                        InstanceMethod<&EmuSubsystem::InjectFatal>("injectFatal"),
                         InstanceMethod<&EmuSubsystem::Stats>("stats"),
                         InstanceMethod<&EmuSubsystem::Namespaces>("namespaces"),
                         InstanceMethod<&EmuSubsystem::Close>("close")});
@@ -113,6 +114,12 @@ class EmuSubsystem : public Napi::ObjectWrap<EmuSubsystem> {
 
   Napi::Value DetachHost(const Napi::CallbackInfo& info) {
     ControllerArg(info).DetachHost();
+    return info.Env().Undefined();
+  }
+
+  // Test hook: the controller reports a fatal status (CSTS.CFS) at its next poll.
+  Napi::Value InjectFatal(const Napi::CallbackInfo& info) {
+    ControllerArg(info).InjectFatal();
     return info.Env().Undefined();
   }
 

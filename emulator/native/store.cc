@@ -380,11 +380,43 @@ bool CheckNamespaces(const format::ControlBlock& block, OpenFailure* failure) {
   return true;
 }
 
-std::unique_ptr<Store> OpenStore(const StoreConfig& config, OpenFailure* failure) {
-  if (!ValidateConfig(config, failure)) return nullptr;
+bool ValidatePowerLoss(const PowerLossConfig& config, OpenFailure* failure) {
+  if (!config.enabled) return true;
+  if (config.tear_bytes < 512 || config.tear_bytes > (1u << 20) || (config.tear_bytes & (config.tear_bytes - 1)) != 0) {
+    *failure = {"EINVAL", "powerLoss.tearBytes must be a power of two from 512 to 1 MiB, got " +
+                              std::to_string(config.tear_bytes)};
+    return false;
+  }
+  if (!(config.survive >= 0 && config.survive <= 1)) {
+    *failure = {"EINVAL", "powerLoss.survive must be from 0 to 1"};
+    return false;
+  }
+  return true;
+}
+
+// image: members a simulated power cut left behind (then config.paths and
+// create do not apply), or empty to open config's members.
+std::unique_ptr<Store> OpenStore(const StoreConfig& config, std::vector<std::unique_ptr<BackendMember>> image,
+                                 std::shared_ptr<PowerSupply>* supply_out, OpenFailure* failure) {
+  if (!ValidatePowerLoss(config.power_loss, failure)) return nullptr;
   std::vector<std::unique_ptr<BackendMember>> members;
   std::vector<bool> known_zero;
-  if (!OpenMembers(config, &members, &known_zero, failure)) return nullptr;
+  if (image.empty()) {
+    if (!ValidateConfig(config, failure)) return nullptr;
+    if (!OpenMembers(config, &members, &known_zero, failure)) return nullptr;
+  } else {
+    StoreConfig checked;
+    checked.chunk_bytes = config.chunk_bytes;  // a memory-kind config with no paths: checks chunkBytes only
+    if (!ValidateConfig(checked, failure)) return nullptr;
+    members = std::move(image);
+    known_zero.assign(members.size(), false);
+  }
+  std::shared_ptr<PowerSupply> supply;
+  if (config.power_loss.enabled) {
+    supply = std::make_shared<PowerSupply>(config.power_loss);
+    if (supply_out != nullptr) *supply_out = supply;
+    for (auto& member : members) member = supply->Wrap(std::move(member));
+  }
 
   AlignedBuffer page(kPageBytes);
   if (page.data == nullptr) {
@@ -468,7 +500,7 @@ std::unique_ptr<Store> OpenStore(const StoreConfig& config, OpenFailure* failure
   if (!CheckMembers(members, labels, states, whys, block, failure)) return nullptr;
   if (!CheckNamespaces(block, failure)) return nullptr;
 
-  auto store = std::make_unique<StoreImpl>(std::move(members), std::move(block), newest);
+  auto store = std::make_unique<StoreImpl>(std::move(members), std::move(block), newest, config.faults, supply);
   if (!store->LoadMap(just_formatted, failure)) return nullptr;
   return store;
 }
@@ -487,13 +519,15 @@ NamespaceSlot::NamespaceSlot() {
 NamespaceSlot::~NamespaceSlot() { pthread_rwlock_destroy(&lock); }
 
 StoreImpl::StoreImpl(std::vector<std::unique_ptr<BackendMember>> members, format::ControlBlock control,
-                     int newest_control_slot)
+                     int newest_control_slot, const FaultConfig& faults, std::shared_ptr<PowerSupply> supply)
     : members_(std::move(members)),
       chunk_bytes_(control.chunk_bytes),
       pool_chunks_(control.pool_chunk_count),
       crc_seed_(format::MapCrcSeed(control.store_uuid)),
       control_(std::move(control)),
-      newest_control_slot_(newest_control_slot) {
+      newest_control_slot_(newest_control_slot),
+      faults_(faults),
+      supply_(std::move(supply)) {
   uint64_t first = 0;
   for (size_t i = 0; i < members_.size(); ++i) {
     member_first_chunk_.push_back(first);
@@ -676,8 +710,14 @@ bool StoreImpl::LoadMap(bool just_formatted, OpenFailure* failure) {
 }
 
 std::unique_ptr<Store> Store::Open(const StoreConfig& config, std::string* error, std::string* error_code) {
+  return OpenStoreForTest(config, {}, nullptr, error, error_code);
+}
+
+std::unique_ptr<Store> OpenStoreForTest(const StoreConfig& config, std::vector<std::unique_ptr<BackendMember>> image,
+                                        std::shared_ptr<PowerSupply>* supply, std::string* error,
+                                        std::string* error_code) {
   OpenFailure failure;
-  std::unique_ptr<Store> store = OpenStore(config, &failure);
+  std::unique_ptr<Store> store = OpenStore(config, std::move(image), supply, &failure);
   if (!store) {
     if (error != nullptr) *error = failure.message;
     if (error_code != nullptr) *error_code = failure.code;

@@ -35,6 +35,56 @@ struct Segment {
 
 enum class BackendKind { kMemory, kFile, kBlockDevice };
 
+// Test mode: the power-loss simulation (store_power_loss.h). Every pool
+// member is wrapped so that the store runs on a simulated volatile write
+// cache: a cut drops what was not yet durable (optionally tearing writes)
+// and leaves the exact post-power-loss image to reopen.
+struct PowerLossConfig {
+  bool enabled = false;
+  // Drives automatic cuts: when they happen and which volatile writes survive.
+  uint64_t seed = 1;
+  // Automatic cut right after this many member writes from open (0: none)...
+  uint64_t cut_after_writes = 0;
+  // ...or after a seeded random 1..N of them (0: none).
+  uint64_t cut_within_writes = 0;
+  // Whether automatic cuts tear multi-block writes, the probability that a
+  // volatile write (or one block of a torn write) survives a cut, and the
+  // tear granularity: a power of two from 512 bytes to 1 MiB; 4096 (one
+  // page, and at least every namespace block) means no namespace block is
+  // ever torn, as Identify's AWUPF of 0 promises.
+  bool tear = true;
+  double survive = 0.5;
+  uint32_t tear_bytes = 4096;
+  // Survivors land in issue order rather than a random one.
+  bool in_order = false;
+  // Volatile data held before the oldest write is written back (made
+  // durable), as a real cache's capacity bounds it.
+  uint64_t cache_bytes = uint64_t{64} << 20;
+  // >= 0: the process _exit()s with this code right after an automatic cut
+  // (the power went off for the emulator too). -1: it keeps running, and
+  // every later I/O fails.
+  int exit_code = -1;
+};
+
+// Test mode: injected faults, checked by the data path (store_faults.h).
+struct MediaErrorSpec {
+  uint32_t nsid = 0;
+  uint64_t lba = 0;
+  uint64_t blocks = 1;
+  bool read = true;   // reads fail with UNRECOVERED_READ_ERROR
+  bool write = true;  // Write / Write Zeroes fail with WRITE_FAULT
+};
+
+struct FaultConfig {
+  std::vector<MediaErrorSpec> media_errors;
+  uint32_t delay_us = 0;     // every data command sleeps this long first
+  uint32_t delay_nsid = 0;   // ... only commands on this namespace (0: all)
+  bool broken_flush = false;  // Flush returns success without syncing anything
+};
+
+class StoreFaults;
+class PowerSupply;
+
 struct StoreConfig {
   BackendKind kind = BackendKind::kMemory;
   // kFile / kBlockDevice: the pool members, in order. kFile: a file that
@@ -53,6 +103,9 @@ struct StoreConfig {
   // metadata is corrupt, or valid but different (another chunk size, other
   // members), is refused, as is a member holding foreign data.
   bool create = true;
+  // Test modes; both off by default.
+  PowerLossConfig power_loss;
+  FaultConfig faults;
 };
 
 struct NamespaceInfo {
@@ -127,6 +180,15 @@ class Store {
   virtual Status Flush() = 0;
 
   virtual StoreCounters counters() const = 0;
+
+  // Test hooks (docs/emulator-store.md, "Power-loss simulation"). The
+  // injected faults (always present on a real store), and the power supply
+  // of the power-loss simulation (nullptr unless config.power_loss.enabled).
+  virtual StoreFaults* faults() { return nullptr; }
+  virtual std::shared_ptr<PowerSupply> power_supply() const { return nullptr; }
+  // True once a simulated power cut happened: every later I/O fails. A
+  // controller should then report Controller Fatal Status.
+  virtual bool power_lost() const { return false; }
 };
 
 constexpr uint32_t kMaxNamespaces = 1024;

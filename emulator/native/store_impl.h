@@ -26,7 +26,9 @@
 #include "backend_member.h"
 #include "store.h"
 #include "store_chunk_map.h"
+#include "store_faults.h"
 #include "store_format.h"
+#include "store_power_loss.h"
 
 namespace offpath::emu {
 
@@ -68,8 +70,9 @@ class SharedNamespace {
 class StoreImpl final : public Store {
  public:
   // control: the newest valid control block, read from newest_control_slot.
+  // supply: the power-loss simulation's, or nullptr.
   StoreImpl(std::vector<std::unique_ptr<BackendMember>> members, format::ControlBlock control,
-            int newest_control_slot);
+            int newest_control_slot, const FaultConfig& faults, std::shared_ptr<PowerSupply> supply);
   ~StoreImpl() override;
 
   uint64_t capacity_bytes() const override { return pool_chunks_ * chunk_bytes_; }
@@ -96,6 +99,10 @@ class StoreImpl final : public Store {
   Status Flush() override;
 
   StoreCounters counters() const override;
+
+  StoreFaults* faults() override { return &faults_; }
+  std::shared_ptr<PowerSupply> power_supply() const override { return supply_; }
+  bool power_lost() const override { return supply_ != nullptr && supply_->cut(); }
 
   // Opening (store.cc): reads the map pages and builds every namespace's
   // forward map and the free lists, repairing what a crash left behind.
@@ -168,6 +175,10 @@ class StoreImpl final : public Store {
   std::atomic<uint64_t> metadata_commits_{0};
   std::atomic<uint64_t> map_page_writes_{0};
   std::atomic<uint64_t> dirty_chunk_zeroings_{0};
+
+  // Test modes.
+  StoreFaults faults_;
+  std::shared_ptr<PowerSupply> supply_;
 };
 
 }  // namespace offpath::emu

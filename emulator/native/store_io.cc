@@ -110,10 +110,12 @@ int StoreImpl::MemberWrite(size_t member_index, const emu::MemberWrite& write) {
 
 Status StoreImpl::Read(uint32_t nsid, uint64_t lba, uint32_t blocks, const Segment* segments,
                        size_t segment_count) {
+  if (faults_.active()) faults_.Delay(nsid);
   SharedNamespace guard(slots_, nsid);
   NamespaceState* ns = guard.state;
   if (ns == nullptr) return status::kInvalidNamespace;
   if (Status range = CheckRange(ns, lba, blocks); range != status::kSuccess) return range;
+  if (faults_.active() && faults_.MediaError(nsid, lba, blocks, false)) return status::kUnrecoveredReadError;
   uint64_t remaining = uint64_t{blocks} * ns->block_bytes;
   if (SegmentBytes(segments, segment_count) != remaining) return status::kInvalidField;
   uint64_t offset = lba * ns->block_bytes;
@@ -142,10 +144,13 @@ Status StoreImpl::Read(uint32_t nsid, uint64_t lba, uint32_t blocks, const Segme
 
 Status StoreImpl::Write(uint32_t nsid, uint64_t lba, uint32_t blocks, const Segment* segments,
                         size_t segment_count, bool fua) {
+  if (faults_.active()) faults_.Delay(nsid);
   SharedNamespace guard(slots_, nsid);
   NamespaceState* ns = guard.state;
   if (ns == nullptr) return status::kInvalidNamespace;
   if (Status range = CheckRange(ns, lba, blocks); range != status::kSuccess) return range;
+  // An injected media error fails the command before any data moves.
+  if (faults_.active() && faults_.MediaError(nsid, lba, blocks, true)) return status::kWriteFault;
   uint64_t remaining = uint64_t{blocks} * ns->block_bytes;
   if (SegmentBytes(segments, segment_count) != remaining) return status::kInvalidField;
   if (remaining == 0) return status::kSuccess;
@@ -192,6 +197,7 @@ Status StoreImpl::Write(uint32_t nsid, uint64_t lba, uint32_t blocks, const Segm
 }
 
 Status StoreImpl::Deallocate(uint32_t nsid, uint64_t lba, uint64_t blocks) {
+  if (faults_.active()) faults_.Delay(nsid);
   SharedNamespace guard(slots_, nsid);
   NamespaceState* ns = guard.state;
   if (ns == nullptr) return status::kInvalidNamespace;
@@ -228,10 +234,12 @@ Status StoreImpl::Deallocate(uint32_t nsid, uint64_t lba, uint64_t blocks) {
 }
 
 Status StoreImpl::WriteZeroes(uint32_t nsid, uint64_t lba, uint64_t blocks, bool fua) {
+  if (faults_.active()) faults_.Delay(nsid);
   SharedNamespace guard(slots_, nsid);
   NamespaceState* ns = guard.state;
   if (ns == nullptr) return status::kInvalidNamespace;
   if (Status range = CheckRange(ns, lba, blocks); range != status::kSuccess) return range;
+  if (faults_.active() && faults_.MediaError(nsid, lba, blocks, true)) return status::kWriteFault;
   uint64_t offset = lba * ns->block_bytes;
   uint64_t remaining = blocks * ns->block_bytes;
   // Unmapped chunks already read as zeroes; mapped ones are zeroed in place
@@ -254,13 +262,20 @@ Status StoreImpl::WriteZeroes(uint32_t nsid, uint64_t lba, uint64_t blocks, bool
     offset += piece;
     remaining -= piece;
   }
-  // No map entry changes here: if the chunk's allocation is lost to a power
-  // failure, the range reads as zeroes all the same.
-  return status::kSuccess;
+  // No map entry changes here, but the range's mapping may itself be
+  // pending: after a deallocation (and perhaps a reallocation) that is not
+  // yet durable, a power loss would bring the old chunk back with its old
+  // data. So FUA, as for Write, also makes pending metadata durable.
+  return fua ? MakeMetadataDurable() : status::kSuccess;
 }
 
 Status StoreImpl::Flush() {
   flushes_.fetch_add(1);
+  if (faults_.active()) {
+    faults_.Delay(0);
+    // Test mode: a Flush that promises durability and keeps nothing.
+    if (faults_.broken_flush()) return status::kSuccess;
+  }
   uint64_t covered;
   bool metadata_pending;
   {

@@ -62,7 +62,8 @@ std::unique_ptr<Subsystem> Subsystem::Create(const SubsystemConfig& config, std:
     }
     subsystem->pollers_.push_back(std::make_unique<Poller>(assigned, bars, config.spin_us));
   }
-  for (auto& poller : subsystem->pollers_) poller->Start();
+  if (config.start_pollers)
+    for (auto& poller : subsystem->pollers_) poller->Start();
   return subsystem;
 }
 

@@ -27,6 +27,10 @@ struct SubsystemConfig {
   uint16_t flexible_vi = 0;  // 0: 4 per secondary
   uint16_t max_vq_per_secondary = 9;
   uint16_t max_vi_per_secondary = 5;
+  // false: the poller threads are created but never started, and whoever
+  // owns the subsystem drives Controller::Poll itself (the fuzz harness does,
+  // single-threaded and deterministic). Production always starts them.
+  bool start_pollers = true;
 };
 
 class Subsystem {

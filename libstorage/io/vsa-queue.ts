@@ -13,8 +13,10 @@ import { StorageError } from '../errors.js';
 import { native, DISCONNECT, READABLE, type FdWatcher } from '../native.js';
 import {
   CQE_SIZE_BYTES,
+  CSTS_CFS_SHIFT,
   DSM_MAX_RANGES,
   NvmOpcode,
+  REG_CSTS_OFFSET,
   SQE_SIZE_BYTES,
 } from '../nvme/spec.js';
 import { QueuePair } from '../queue/queue-pair.js';
@@ -58,6 +60,10 @@ export interface WriteOptions {
 
 /** Polls on consecutive event-loop turns before waiting for the interrupt. */
 const EAGER_POLLS = 64;
+/** While waiting with I/O outstanding, how often the controller's health is checked. */
+const HEALTH_CHECK_MS = 100;
+const CSTS_WORD = REG_CSTS_OFFSET / 4;
+const CSTS_CFS = 1 << CSTS_CFS_SHIFT;
 const LIST_ENTRIES = DMA_PAGE_BYTES / 8;
 const MAX_WRITE_ZEROES_BLOCKS = 65536;
 const MAX_DSM_RANGE_BLOCKS = 0xffffffff;
@@ -100,6 +106,8 @@ export class VsaQueue {
   private readonly waiting = new RequestFifo();
   private readonly interruptFd: number;
   private interruptWatcher: FdWatcher | undefined;
+  private healthTimer: NodeJS.Timeout | undefined;
+  private readonly registers: Uint32Array;
   private lifelineWatcher: FdWatcher | undefined;
   private pollScheduled = false;
   private ringScheduled = false;
@@ -117,6 +125,7 @@ export class VsaQueue {
     this.blocks = setup.geometry.blocks;
     this.size = this.blocks * this.blockSize;
     this.region = setup.region;
+    this.registers = new Uint32Array(setup.bar, 0, 16);
     this.maxTransferBytes = Math.min(setup.geometry.maxTransferBytes || 1 << 20, (LIST_ENTRIES - 1) * DMA_PAGE_BYTES);
     // Allocation order fixes the layout, so a worker adopting the region
     // finds the rings where the controller was told they are.
@@ -566,6 +575,7 @@ export class VsaQueue {
     const reaped = this.poll();
     if (this.outstanding === 0) return;
     this.idlePolls = reaped > 0 ? 0 : this.idlePolls + 1;
+    if (this.idlePolls >= EAGER_POLLS && !this.healthy()) return;
     if (this.idlePolls < EAGER_POLLS || this.interruptFd < 0) {
       this.pollScheduled = true;
       if (this.idlePolls < EAGER_POLLS) setImmediate(this.pollTick);
@@ -575,21 +585,41 @@ export class VsaQueue {
     this.waitForInterrupt();
   };
 
+  /**
+   * A controller that reports a fatal status (CSTS.CFS) will not complete
+   * what it holds: fail it all now instead of waiting forever.
+   */
+  private healthy(): boolean {
+    if ((Atomics.load(this.registers, CSTS_WORD) & CSTS_CFS) === 0) return true;
+    this.fail(new StorageError('ECONTROLLERFATAL', `VSA ${this.name}: the controller reported a fatal status (CSTS.CFS)`));
+    return false;
+  }
+
   // Quiet queue with commands outstanding: sleep on the CQ's eventfd.
   private waitForInterrupt(): void {
     if (!this.interruptWatcher) {
       this.interruptWatcher = new native.FdWatcher(this.interruptFd, () => {
         native.eventfdRead(this.interruptFd);
         this.interruptWatcher!.stop();
+        clearTimeout(this.healthTimer);
         this.pollScheduled = false;
         this.schedulePoll();
       });
     }
     this.pollScheduled = true;
     this.interruptWatcher.start(READABLE);
+    this.healthTimer = setTimeout(this.recheck, HEALTH_CHECK_MS);
     // A completion that landed between the last poll and arming the watcher
     // has already bumped the eventfd, so the watcher fires at once.
   }
+
+  // Still waiting after a while: look at the controller and the CQ again.
+  private readonly recheck = (): void => {
+    if (this.failure || !this.healthy()) return;
+    this.interruptWatcher?.stop();
+    this.pollScheduled = false;
+    this.schedulePoll();
+  };
 
   // --- failure and close ------------------------------------------------------
 
@@ -597,6 +627,7 @@ export class VsaQueue {
   fail(error: StorageError): void {
     if (this.failure) return;
     this.failure = error;
+    clearTimeout(this.healthTimer);
     this.interruptWatcher?.close();
     this.lifelineWatcher?.close();
     this.queue.failAll(0xfffe);
@@ -639,6 +670,7 @@ export class VsaQueue {
     });
     await Promise.race([this.drain(), timedOut]);
     clearTimeout(timer);
+    clearTimeout(this.healthTimer);
     this.interruptWatcher?.close();
     this.lifelineWatcher?.close();
     this.interruptWatcher = this.lifelineWatcher = undefined;
