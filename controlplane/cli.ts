@@ -129,6 +129,7 @@ program
   .option('--vfs <n>', 'secondary controllers (VFs)', '4')
   .option('--pollers <n>', 'poller threads', '1')
   .option('--spin-us <us>', 'how long a poller spins after its last command before it sleeps', '50')
+  .option('--exit-with-parent', 'exit (flushing the store) when standard input closes: the supervising process died')
   .action((options: EmulatorCliOptions) => {
     runEmulator(options);
   });
@@ -140,7 +141,8 @@ program
   .option('--device <spec...>', 'emu:file:PATH[:SIZE] or emu:memory:SIZE (repeatable)', [])
   .option('--vfs <n>', 'VSICs per emulated device', '8')
   .action(async (options: { state: string; device: string[]; vfs: string }) => {
-    const socket = program.getOptionValueSource('socket') === 'default' ? undefined : globals().socket;
+    // --socket or OFFPATH_SOCKET choose where to listen; otherwise DIR/daemon.sock.
+    const socket = program.getOptionValueSource('socket') === 'default' && !process.env.OFFPATH_SOCKET ? undefined : globals().socket;
     if (options.device.length === 0) throw new UsageError('daemon: give at least one --device (e.g. emu:file:.offpath/emu0.img:4G)');
     const log = (event: Record<string, unknown>) => process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`);
     const daemon = new Daemon({ stateDir: options.state, devices: options.device, vfsPerDevice: integer(options.vfs, '--vfs'), log, ...(socket ? { socketPath: socket } : {}) });
@@ -242,7 +244,7 @@ function exitCodeOf(error: unknown): number {
   const explicit = (error as { exitCode?: number }).exitCode;
   if (typeof explicit === 'number') return explicit;
   const code = (error as { code?: string }).code ?? '';
-  if (code === 'EPERM' || code === 'EACCES' || code.startsWith('CAP_')) return EXIT_PERMISSION;
+  if (code === 'EPERM' || code === 'EACCES') return EXIT_PERMISSION;
   if (code === 'EINVAL') return EXIT_USAGE;
   return EXIT_FAILURE;
 }

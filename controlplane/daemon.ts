@@ -44,6 +44,8 @@ interface Session {
   uid: number;
   rights: Rights;
   channel: Channel;
+  /** Ends the session when the capability expires. */
+  expiryTimer?: NodeJS.Timeout;
 }
 
 /** What a VSIC gets when it is handed out: 7 I/O queue pairs, 4 interrupt vectors. */
@@ -357,6 +359,14 @@ export class Daemon {
     }
     const session: Session = { vsa: record.name, capability: capability.id, device: device.name, cntlid, nsid: record.nsid, pid: peer.pid, uid: peer.uid, rights: capability.rights, channel };
     this.sessions.set(record.name, session);
+    if (capability.expiresAt !== undefined) {
+      // An expiring capability expires for the application holding it too.
+      const delayMs = Math.min(Math.max(0, capability.expiresAt - Date.now()), 2 ** 31 - 1);
+      session.expiryTimer = setTimeout(() => {
+        this.serial = this.serial.then(() => this.endSession(session, 'expired')).catch(() => {});
+      }, delayMs);
+      session.expiryTimer.unref();
+    }
     this.log({ event: 'vsa-opened', vsa: record.name, capability: capability.id, vsic: cntlid, pid: peer.pid, uid: peer.uid });
     return {
       result: { vsa: record.name, nsid: record.nsid, blockBytes: record.blockBytes, sizeBytes: record.sizeBytes, rights: capability.rights, capability: capability.id, vsic: cntlid },
@@ -373,9 +383,10 @@ export class Daemon {
   }
 
   /** Takes the VSIC offline at once (its commands stop) and detaches the VSA. */
-  private async endSession(session: Session, reason: 'closed' | 'revoked' | 'deleted'): Promise<void> {
+  private async endSession(session: Session, reason: 'closed' | 'revoked' | 'deleted' | 'expired'): Promise<void> {
     if (this.sessions.get(session.vsa) !== session) return;
     this.sessions.delete(session.vsa);
+    clearTimeout(session.expiryTimer);
     if (reason !== 'closed') {
       // Tell the application first, so it fails its I/O with the reason
       // rather than a bare controller error.

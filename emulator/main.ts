@@ -14,6 +14,7 @@ export interface EmulatorCliOptions {
   vfs?: string;
   pollers?: string;
   spinUs?: string;
+  exitWithParent?: boolean;
 }
 
 /** `memory:256M`, `file:/a.img[,/b.img]` (with --size for new files), `block:/dev/x[,/dev/y]`. */
@@ -63,6 +64,13 @@ export function runEmulator(options: EmulatorCliOptions): EmulatorServer {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  if (options.exitWithParent) {
+    // The supervisor holds the other end of our stdin: if it dies, even by
+    // SIGKILL, we read end-of-file and leave rather than hold the store.
+    process.stdin.on('end', stop);
+    process.stdin.on('close', stop);
+    process.stdin.resume();
+  }
   process.stdout.write(`ready ${server.socketDir}\n`);
   return server;
 }

@@ -32,8 +32,10 @@ function cliCommand(): string[] {
 }
 
 export async function spawnEmulator(socketDir: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<EmulatorProcess> {
-  const child = spawn(process.execPath, [...cliCommand(), 'emulator', '--socket-dir', socketDir, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+  // Our end of its stdin closes when we die, whatever kills us: the child
+  // then exits too (--exit-with-parent) instead of holding the store.
+  const child = spawn(process.execPath, [...cliCommand(), 'emulator', '--socket-dir', socketDir, '--exit-with-parent', ...args], {
+    stdio: ['pipe', 'pipe', 'pipe'],
     env,
   });
   let stderr = '';

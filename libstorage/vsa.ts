@@ -185,6 +185,7 @@ async function openWithCapability(target: { capability: string; daemon?: string 
       const event = message.body.event;
       if (event === 'revoked') vsa.fail(new StorageError('CAP_REVOKED', `VSA ${vsa.name}: the capability was revoked`));
       else if (event === 'deleted') vsa.fail(new StorageError('VSA_DELETED', `VSA ${vsa.name} was deleted`));
+      else if (event === 'expired') vsa.fail(new StorageError('CAP_EXPIRED', `VSA ${vsa.name}: the capability expired`));
     };
     session.unref();
     vsa.attachSession(session);
