@@ -12,6 +12,7 @@ import { Channel, type Message } from '../libstorage/transport/channel.js';
 import { ADMIN_METHODS, ErrorCode, PROTOCOL_VERSION, PUBLIC_METHODS } from '../libstorage/control-protocol.js';
 import { Capabilities, CapabilityError, type CapabilityRecord, type Rights } from './capabilities.js';
 import { EmuDevice } from './pf/emu-device.js';
+import { LinuxNvmeDevice } from './pf/linux-device.js';
 import type { PfDriver } from './pf/pf-driver.js';
 import { StateFolder } from './state-files.js';
 import { parseSizeBytes } from './units.js';
@@ -59,14 +60,24 @@ class RequestError extends Error {
   }
 }
 
-export function parseDeviceSpec(spec: string, index: number, stateDir: string): { name: string; store: string; size?: string } {
+export type DeviceSpec =
+  | { kind: 'emu'; name: string; store: string; size?: string }
+  | { kind: 'nvme'; name: string; pf: string; vfs?: number };
+
+/**
+ * `emu:memory:SIZE`, `emu:file:PATH[:SIZE]` (an emulated device), or
+ * `nvme:DDDD:BB:DD.F[:VFS]` (a hardware SR-IOV NVMe PF, docs/hardware.md).
+ */
+export function parseDeviceSpec(spec: string, index: number): DeviceSpec {
+  const pci = /^nvme:([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7])(?::(\d+))?$/i.exec(spec);
+  if (pci) return { kind: 'nvme', name: `nvme${index}`, pf: pci[1]!.toLowerCase(), ...(pci[2] ? { vfs: Number(pci[2]) } : {}) };
   const match = /^emu:(memory:[0-9]+[KMGT]?|file:[^:]+(?::[0-9]+[KMGT]?)?)$/i.exec(spec);
-  if (!match) throw new RangeError(`--device must be emu:memory:SIZE or emu:file:PATH[:SIZE], not ${JSON.stringify(spec)}`);
+  if (!match) throw new RangeError(`--device must be emu:memory:SIZE, emu:file:PATH[:SIZE] or nvme:PCI-ADDRESS[:VFS], not ${JSON.stringify(spec)}`);
   const name = `emu${index}`;
   const body = match[1]!;
-  if (body.startsWith('memory:')) return { name, store: body };
+  if (body.startsWith('memory:')) return { kind: 'emu', name, store: body };
   const [, path, size] = /^file:([^:]+)(?::(.+))?$/.exec(body)!;
-  return { name, store: `file:${resolve(path!)}`, size: size ?? '4G' };
+  return { kind: 'emu', name, store: `file:${resolve(path!)}`, size: size ?? '4G' };
 }
 
 export class Daemon {
@@ -93,14 +104,13 @@ export class Daemon {
   }
 
   async start(): Promise<void> {
-    const specs = this.options.devices.map((spec, i) => parseDeviceSpec(spec, i, this.stateDir));
+    const specs = this.options.devices.map((spec, i) => parseDeviceSpec(spec, i));
     for (const spec of specs) {
-      const device = new EmuDevice({
-        ...spec,
-        vfs: this.options.vfsPerDevice ?? 8,
-        socketDir: join(this.stateDir, 'devices', spec.name),
-        log: this.log,
-      });
+      const vfs = this.options.vfsPerDevice ?? 8;
+      const device: PfDriver =
+        spec.kind === 'emu'
+          ? new EmuDevice({ name: spec.name, store: spec.store, ...(spec.size ? { size: spec.size } : {}), vfs, socketDir: join(this.stateDir, 'devices', spec.name), log: this.log })
+          : new LinuxNvmeDevice({ name: spec.name, pf: spec.pf, vfs: spec.vfs ?? vfs, log: this.log });
       device.onFailure = (error) => this.deviceFailed(device, error);
       await device.start();
       this.devices.set(device.name, device);
@@ -369,7 +379,17 @@ export class Daemon {
     }
     this.log({ event: 'vsa-opened', vsa: record.name, capability: capability.id, vsic: cntlid, pid: peer.pid, uid: peer.uid });
     return {
-      result: { vsa: record.name, nsid: record.nsid, blockBytes: record.blockBytes, sizeBytes: record.sizeBytes, rights: capability.rights, capability: capability.id, vsic: cntlid },
+      result: {
+        vsa: record.name,
+        nsid: record.nsid,
+        blockBytes: record.blockBytes,
+        sizeBytes: record.sizeBytes,
+        rights: capability.rights,
+        capability: capability.id,
+        vsic: cntlid,
+        // How the application reaches the VSIC: an emulator VF socket, or a socket holding VFIO descriptors.
+        transport: device.kind === 'emu' ? 'emu' : 'vfio',
+      },
       fd,
     };
   }

@@ -53,6 +53,35 @@ export interface FdWatcher {
 
 type Bytes = ArrayBuffer | ArrayBufferView;
 
+export interface VfioDeviceInfo {
+  flags: number;
+  pci: boolean;
+  reset: boolean;
+  regions: number;
+  irqs: number;
+}
+
+export interface VfioRegionInfo {
+  index: number;
+  flags: number;
+  size: number;
+  /** Where the region starts in the device fd's file offsets. */
+  offset: number;
+  read: boolean;
+  write: boolean;
+  mmap: boolean;
+}
+
+export interface VfioIommuInfo {
+  flags: number;
+  /** Bitmap of the IOMMU page sizes. */
+  pageSizes: bigint;
+  /** Usable IOVA ranges, inclusive; null on kernels without the capability. */
+  iovaRanges: Array<{ start: bigint; end: bigint }> | null;
+  /** DMA mappings still allowed (vfio_iommu_type1 dma_entry_limit), when reported. */
+  dmaAvailable: number | null;
+}
+
 export interface NativeAddon {
   setErrorClass(ctor: typeof StorageError): void;
 
@@ -97,6 +126,37 @@ export interface NativeAddon {
   fence(): void;
 
   specLayout: Record<string, number>;
+
+  // VFIO (addon/src/vfio.cc): a PCI function driven from user space.
+  vfioOpenContainer(path?: string): number;
+  vfioOpenGroup(path: string): number;
+  vfioGroupStatus(groupFd: number): { viable: boolean; containerSet: boolean };
+  vfioGroupSetContainer(groupFd: number, containerFd: number): void;
+  vfioSetIommu(containerFd: number, type?: number): void;
+  vfioGetDeviceFd(groupFd: number, address: string): number;
+  vfioDeviceInfo(deviceFd: number): VfioDeviceInfo;
+  vfioRegionInfo(deviceFd: number, index: number): VfioRegionInfo;
+  vfioMmapRegion(deviceFd: number, index: number, lengthBytes?: number): ArrayBuffer;
+  vfioRegionRead(deviceFd: number, index: number, offset: number, lengthBytes: number): Buffer;
+  vfioRegionWrite(deviceFd: number, index: number, offset: number, bytes: Bytes): void;
+  vfioIommuInfo(containerFd: number): VfioIommuInfo;
+  vfioMapDma(containerFd: number, buffer: Bytes, iova: number, access?: { read?: boolean; write?: boolean }): void;
+  vfioUnmapDma(containerFd: number, iova: number, lengthBytes: number): number;
+  vfioIrqInfo(deviceFd: number, index: number): { flags: number; count: number; eventfd: boolean };
+  vfioSetIrqs(deviceFd: number, index: number, start: number, fds: number[] | null): void;
+  vfioDeviceReset(deviceFd: number): void;
+  /** NVMe admin pass-through on /dev/nvmeN (addon/src/nvme_admin.cc); status16 as in CQEs, phase bit clear. */
+  nvmeAdminCommand(fd: number, sqe: Uint8Array, data?: Uint8Array, options?: { timeoutMs?: number }): Promise<{ status16: number; dw0: number }>;
+  vfioConstants: {
+    API_VERSION: number;
+    TYPE1v2_IOMMU: number;
+    PCI_BAR0_REGION_INDEX: number;
+    PCI_CONFIG_REGION_INDEX: number;
+    PCI_INTX_IRQ_INDEX: number;
+    PCI_MSI_IRQ_INDEX: number;
+    PCI_MSIX_IRQ_INDEX: number;
+  };
+
   // Further exports are typed by the modules that use them.
   [name: string]: unknown;
 }

@@ -14,6 +14,7 @@ import { Channel } from './transport/channel.js';
 import { EMU_BAR_BYTES } from './transport/emu/bar.js';
 import { EmuTransport } from './transport/emu/emu-transport.js';
 import { emuNotifier } from './transport/emu/notify.js';
+import { VfioTransport, receiveVfioHandover, type VfioTarget } from './transport/vfio/vfio-transport.js';
 
 export interface OpenOptions {
   /** Namespace to open; defaults to the only (or first) one attached to the VSIC. */
@@ -29,9 +30,10 @@ export interface OpenOptions {
 /**
  * Where the VSA is: a capability redeemed with the offpath daemon (the normal
  * door), or — for tools and tests that run an emulator directly — the path of
- * a VF socket or an already connected VF socket fd.
+ * a VF socket or an already connected VF socket fd, or — for a hardware VF
+ * bound to vfio-pci that this process may open itself — `{ vfio: { device } }`.
  */
-export type VsaTarget = { capability: string; daemon?: string } | string | { socket: string } | { fd: number };
+export type VsaTarget = { capability: string; daemon?: string } | string | { socket: string } | { fd: number } | { vfio: VfioTarget };
 
 /** Everything a worker thread needs to drive its own queue pair (structured-cloneable). */
 export interface QueueHandle {
@@ -163,6 +165,7 @@ export class Vsa extends VsaQueue {
  */
 export async function open(target: VsaTarget, options: OpenOptions = {}): Promise<Vsa> {
   if (typeof target === 'object' && target !== null && 'capability' in target) return openWithCapability(target, options);
+  if (typeof target === 'object' && target !== null && 'vfio' in target) return openOnTransport(VfioTransport.open(target.vfio), options);
   return openVsic(target, options);
 }
 
@@ -179,8 +182,13 @@ async function openWithCapability(target: { capability: string; daemon?: string 
     const reply = await session.request({ v: PROTOCOL_VERSION, id: 1, method: 'open', params: { capability: target.capability } });
     const fd = reply.fds[0];
     if (fd === undefined) throw new StorageError('EPROTO', 'the daemon sent no VSIC');
-    const result = reply.body.result as { vsa: string; nsid: number };
-    const vsa = await openVsic({ fd }, { ...options, nsid: result.nsid, name: options.name ?? result.vsa });
+    const result = reply.body.result as { vsa: string; nsid: number; transport?: 'emu' | 'vfio' };
+    const vsicOptions = { ...options, nsid: result.nsid, name: options.name ?? result.vsa };
+    // A hardware VSIC arrives as a socket holding its VFIO descriptors.
+    const vsa =
+      result.transport === 'vfio'
+        ? await openOnTransport(VfioTransport.open(receiveVfioHandover(fd)), vsicOptions)
+        : await openVsic({ fd }, vsicOptions);
     session.onMessage = (message) => {
       const event = message.body.event;
       if (event === 'revoked') vsa.fail(new StorageError('CAP_REVOKED', `VSA ${vsa.name}: the capability was revoked`));
@@ -197,11 +205,24 @@ async function openWithCapability(target: { capability: string; daemon?: string 
 }
 
 async function openVsic(target: string | { socket: string } | { fd: number }, options: OpenOptions): Promise<Vsa> {
-  const entries = checkedEntries(options.queueEntries);
-  const poolBytes = checkedPool(options.poolBytes);
+  checkedEntries(options.queueEntries);
+  checkedPool(options.poolBytes);
   const endpoint = typeof target === 'string' ? target : 'socket' in target ? target.socket : target.fd;
   if (typeof endpoint !== 'string' && !Number.isInteger(endpoint)) throw new TypeError('target must be a socket path or { fd }');
-  const transport = await EmuTransport.connect(endpoint);
+  return openOnTransport(await EmuTransport.connect(endpoint), options);
+}
+
+/** Brings up the VSIC's controller over a connected transport and opens the VSA on it. */
+async function openOnTransport(transport: EmuTransport | VfioTransport, options: OpenOptions): Promise<Vsa> {
+  let entries: number;
+  let poolBytes: number;
+  try {
+    entries = checkedEntries(options.queueEntries);
+    poolBytes = checkedPool(options.poolBytes);
+  } catch (error) {
+    transport.close();
+    throw error;
+  }
   let controller: NvmeController | undefined;
   try {
     controller = await NvmeController.bringUp(transport, { ioQueuePairs: 64 });

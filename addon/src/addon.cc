@@ -12,9 +12,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterEventfd(env, exports);
   RegisterSeqpacket(env, exports);
   RegisterDoorbell(env, exports);
+  RegisterVfio(env, exports);
+  RegisterNvmeAdmin(env, exports);
   RegisterSpecLayout(env, exports);
   RegisterEmuStore(env, exports);
   RegisterEmuController(env, exports);
+  RegisterBenchClient(env, exports);
   return exports;
 }
 

@@ -11,7 +11,10 @@ void RegisterFdWatch(Napi::Env env, Napi::Object exports);
 void RegisterEventfd(Napi::Env env, Napi::Object exports);
 void RegisterSeqpacket(Napi::Env env, Napi::Object exports);
 void RegisterDoorbell(Napi::Env env, Napi::Object exports);
+void RegisterVfio(Napi::Env env, Napi::Object exports);
+void RegisterNvmeAdmin(Napi::Env env, Napi::Object exports);
 void RegisterSpecLayout(Napi::Env env, Napi::Object exports);
 void RegisterEmuStore(Napi::Env env, Napi::Object exports);
 void RegisterEmuController(Napi::Env env, Napi::Object exports);
+void RegisterBenchClient(Napi::Env env, Napi::Object exports);
 }  // namespace offpath

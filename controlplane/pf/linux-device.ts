@@ -19,11 +19,9 @@ import { native } from '../../libstorage/native.js';
 import {
   CTRL_LIST_SIZE_BYTES,
   Cns,
-  IDCTRL_OACS_OFFSET,
   IDCTRL_TNVMCAP_OFFSET,
   IDCTRL_UNVMCAP_OFFSET,
   IDENTIFY_DATA_SIZE_BYTES,
-  IdctrlOacs,
   NsAttachmentSel,
   NsManagementSel,
   VirtMgmtAction,
@@ -88,11 +86,14 @@ export class LinuxNvmeDevice implements PfDriver {
   async start(): Promise<void> {
     const { pf, vfs } = this.options;
     this.fd = openSync(this.controllerPath, 'r+');
-    const id = await this.identify(Cns.CTRL, 0);
-    if (!(id.getUint16(IDCTRL_OACS_OFFSET, true) & IdctrlOacs.VIRTUALIZATION_MANAGEMENT)) {
-      throw new StorageError('ENOTSUP', `${pf}: the controller does not support Virtualization Management (no flexible SR-IOV resources)`);
+    // Flexible VQ and VI resources (CRT bits 0 and 1) are what VSICs are made
+    // of. OACS is not consulted: QEMU 7.2 implements Virtualization
+    // Management without setting its OACS bit.
+    const caps = await this.identify(Cns.PRIMARY_CTRL_CAPS, 0).then(readPrimaryControllerCaps, () => undefined);
+    if (!caps || (caps.crt & 3) !== 3) {
+      throw new StorageError('ENOTSUP', `${pf}: the controller has no flexible queue and interrupt resources for its VFs (Primary Controller Capabilities)`);
     }
-    this.caps = readPrimaryControllerCaps(await this.identify(Cns.PRIMARY_CTRL_CAPS, 0));
+    this.caps = caps;
     const total = Number(sysfs(join(PCI, pf, 'sriov_totalvfs')));
     if (vfs < 1 || vfs > total) throw new RangeError(`${pf} offers 1..${total} VFs, not ${vfs}`);
     // Keep the kernel's nvme driver off the VFs: they go to vfio-pci.
