@@ -83,8 +83,8 @@ class AdminCommands::Handler {
       : c_(c), sqe_(*reinterpret_cast<const spec::Sqe*>(command.bytes)), subsystem_(*c.subsystem_) {}
 
   Completion Run() {
-    if (spec::sqe::FUSE.get(sqe_.flags) != 0) return Fail(st::kInvalidField, true, kSqeFlagsOffset);
-    if (spec::sqe::PSDT.get(sqe_.flags) != 0) return Fail(st::kInvalidField, true, kSqeFlagsOffset);
+    if (spec::sqe::FUSE.get(sqe_.flags) != 0) return Fail(status::kInvalidField, true, kSqeFlagsOffset);
+    if (spec::sqe::PSDT.get(sqe_.flags) != 0) return Fail(status::kInvalidField, true, kSqeFlagsOffset);
     c_.stats_.admin_commands++;
     using Op = spec::AdminOpcode;
     switch (static_cast<Op>(sqe_.opc)) {
@@ -115,12 +115,12 @@ class AdminCommands::Handler {
   }
 
  private:
-  Completion InvalidOpcode() { return Fail(st::kInvalidOpcode, true, kSqeOpcodeOffset); }
+  Completion InvalidOpcode() { return Fail(status::kInvalidOpcode, true, kSqeOpcodeOffset); }
 
   // Copies `length` bytes of page_ to the host buffer the command names.
   Completion ToHost(uint64_t length_bytes, uint32_t dw0 = 0) {
     Status status = c_.MapData(sqe_, length_bytes, true, &c_.transfer_);
-    if (status != st::kSuccess) return Fail(status, true, kSqeDptrOffset);
+    if (status != status::kSuccess) return Fail(status, true, kSqeDptrOffset);
     CopyToTransfer(c_.transfer_, c_.page_, length_bytes);
     return Ok(dw0);
   }
@@ -128,7 +128,7 @@ class AdminCommands::Handler {
   // Reads `length` bytes from the host buffer into page_.
   Status FromHost(uint64_t length_bytes) {
     Status status = c_.MapData(sqe_, length_bytes, true, &c_.transfer_);
-    if (status == st::kSuccess) CopyFromTransfer(c_.transfer_, c_.page_, length_bytes);
+    if (status == status::kSuccess) CopyFromTransfer(c_.transfer_, c_.page_, length_bytes);
     return status;
   }
 
@@ -145,7 +145,7 @@ class AdminCommands::Handler {
     bool primary_only = cns == Cns::ALLOCATED_NS_LIST || cns == Cns::ALLOCATED_NS ||
                         cns == Cns::NS_ATTACHED_CTRL_LIST || cns == Cns::CTRL_LIST ||
                         cns == Cns::PRIMARY_CTRL_CAPS || cns == Cns::SECONDARY_CTRL_LIST;
-    if (primary_only && !c_.primary()) return Fail(st::kInvalidField, true, kSqeCdw10Offset);
+    if (primary_only && !c_.primary()) return Fail(status::kInvalidField, true, kSqeCdw10Offset);
     switch (cns) {
       case Cns::CTRL:
         IdentifyController(reinterpret_cast<spec::IdentifyController*>(c_.page_));
@@ -157,7 +157,7 @@ class AdminCommands::Handler {
           FillCommonNamespace(id);
           break;
         }
-        if (!ValidNsid(nsid)) return Fail(st::kInvalidNamespace, true, kSqeNsidOffset);
+        if (!ValidNsid(nsid)) return Fail(status::kInvalidNamespace, true, kSqeNsidOffset);
         NamespaceInfo info;
         // An inactive (not attached) namespace reads as zeroes, not an error.
         bool visible = subsystem_.store().GetNamespace(nsid, &info) &&
@@ -167,7 +167,7 @@ class AdminCommands::Handler {
       }
       case Cns::ACTIVE_NS_LIST:
       case Cns::ALLOCATED_NS_LIST: {
-        if (nsid >= 0xfffffffe) return Fail(st::kInvalidNamespace, true, kSqeNsidOffset);
+        if (nsid >= 0xfffffffe) return Fail(status::kInvalidNamespace, true, kSqeNsidOffset);
         auto* list = reinterpret_cast<spec::NamespaceList*>(c_.page_);
         size_t count = 0;
         for (const NamespaceInfo& info : subsystem_.store().Namespaces()) {
@@ -181,7 +181,7 @@ class AdminCommands::Handler {
       case Cns::NS_DESCRIPTOR_LIST: {
         NamespaceInfo info;
         if (!ValidNsid(nsid) || c_.FindNamespace(nsid) == nullptr || !subsystem_.store().GetNamespace(nsid, &info))
-          return Fail(st::kInvalidNamespace, true, kSqeNsidOffset);
+          return Fail(status::kInvalidNamespace, true, kSqeNsidOffset);
         uint8_t* at = c_.page_;
         auto put = [&at](spec::Nidt type, const uint8_t* value, uint8_t length) {
           auto* header = reinterpret_cast<spec::NsIdDescriptorHeader*>(at);
@@ -201,7 +201,7 @@ class AdminCommands::Handler {
         auto* list = reinterpret_cast<spec::ControllerList*>(c_.page_);
         NamespaceInfo info;
         if (cns == Cns::NS_ATTACHED_CTRL_LIST && (!ValidNsid(nsid) || !subsystem_.store().GetNamespace(nsid, &info)))
-          return Fail(st::kInvalidNamespace, true, kSqeNsidOffset);
+          return Fail(status::kInvalidNamespace, true, kSqeNsidOffset);
         for (uint16_t id = cntid; id < subsystem_.controller_count(); id++) {
           if (cns == Cns::NS_ATTACHED_CTRL_LIST &&
               std::find(info.attached_controllers.begin(), info.attached_controllers.end(), id) ==
@@ -244,7 +244,7 @@ class AdminCommands::Handler {
         break;
       }
       default:
-        return Fail(st::kInvalidField, true, kSqeCdw10Offset);
+        return Fail(status::kInvalidField, true, kSqeCdw10Offset);
     }
     return ToHost(spec::IDENTIFY_DATA_SIZE_BYTES);
   }
@@ -300,15 +300,15 @@ class AdminCommands::Handler {
     uint16_t vector = static_cast<uint16_t>(spec::create_io_cq::CDW11_IV.get(sqe_.cdw11));
     uint64_t base = sqe_.dptr.prp.prp1;
     if (qid == 0 || qid > kMaxQueueId || qid > c_.granted_cq_ || c_.cqs_[qid].exists)
-      return Fail(st::Of(spec::CommandSpecificStatus::INVALID_QUEUE_IDENTIFIER), true, kSqeCdw10Offset);
+      return Fail(StoreStatus(spec::CommandSpecificStatus::INVALID_QUEUE_IDENTIFIER), true, kSqeCdw10Offset);
     if (entries < 2 || entries > Controller::kMaxQueueEntries)
-      return Fail(st::Of(spec::CommandSpecificStatus::INVALID_QUEUE_SIZE), true, kSqeCdw10Offset + 2);
-    if (!contiguous) return Fail(st::kInvalidField, true, kSqeCdw11Offset);
+      return Fail(StoreStatus(spec::CommandSpecificStatus::INVALID_QUEUE_SIZE), true, kSqeCdw10Offset + 2);
+    if (!contiguous) return Fail(status::kInvalidField, true, kSqeCdw11Offset);
     if (interrupts && vector >= InterruptVectors())
-      return Fail(st::Of(spec::CommandSpecificStatus::INVALID_INTERRUPT_VECTOR), true, kSqeCdw11Offset + 2);
-    if (base % kPageBytes != 0) return Fail(st::kPrpOffsetInvalid, true, kSqeDptrOffset);
+      return Fail(StoreStatus(spec::CommandSpecificStatus::INVALID_INTERRUPT_VECTOR), true, kSqeCdw11Offset + 2);
+    if (base % kPageBytes != 0) return Fail(status::kPrpOffsetInvalid, true, kSqeDptrOffset);
     uint8_t* memory = c_.regions_.Translate(base, uint64_t{entries} * sizeof(spec::Cqe));
-    if (memory == nullptr) return Fail(st::kDmaFault, true, kSqeDptrOffset);
+    if (memory == nullptr) return Fail(status::kDmaFault, true, kSqeDptrOffset);
     CompletionQueue& cq = c_.cqs_[qid];
     cq = CompletionQueue{};
     cq.exists = true;
@@ -329,15 +329,15 @@ class AdminCommands::Handler {
     uint16_t cqid = static_cast<uint16_t>(spec::create_io_sq::CDW11_CQID.get(sqe_.cdw11));
     uint64_t base = sqe_.dptr.prp.prp1;
     if (qid == 0 || qid > kMaxQueueId || qid > c_.granted_sq_ || c_.sqs_[qid].exists)
-      return Fail(st::Of(spec::CommandSpecificStatus::INVALID_QUEUE_IDENTIFIER), true, kSqeCdw10Offset);
+      return Fail(StoreStatus(spec::CommandSpecificStatus::INVALID_QUEUE_IDENTIFIER), true, kSqeCdw10Offset);
     if (entries < 2 || entries > Controller::kMaxQueueEntries)
-      return Fail(st::Of(spec::CommandSpecificStatus::INVALID_QUEUE_SIZE), true, kSqeCdw10Offset + 2);
-    if (!contiguous) return Fail(st::kInvalidField, true, kSqeCdw11Offset);
+      return Fail(StoreStatus(spec::CommandSpecificStatus::INVALID_QUEUE_SIZE), true, kSqeCdw10Offset + 2);
+    if (!contiguous) return Fail(status::kInvalidField, true, kSqeCdw11Offset);
     if (cqid == 0 || cqid > kMaxQueueId || !c_.cqs_[cqid].exists)
-      return Fail(st::Of(spec::CommandSpecificStatus::COMPLETION_QUEUE_INVALID), true, kSqeCdw11Offset + 2);
-    if (base % kPageBytes != 0) return Fail(st::kPrpOffsetInvalid, true, kSqeDptrOffset);
+      return Fail(StoreStatus(spec::CommandSpecificStatus::COMPLETION_QUEUE_INVALID), true, kSqeCdw11Offset + 2);
+    if (base % kPageBytes != 0) return Fail(status::kPrpOffsetInvalid, true, kSqeDptrOffset);
     uint8_t* memory = c_.regions_.Translate(base, uint64_t{entries} * sizeof(spec::Sqe));
-    if (memory == nullptr) return Fail(st::kDmaFault, true, kSqeDptrOffset);
+    if (memory == nullptr) return Fail(status::kDmaFault, true, kSqeDptrOffset);
     c_.sqs_[qid] = SubmissionQueue{true, cqid, entries, 0, memory, base, UINT32_MAX};
     c_.cqs_[cqid].sq_count++;
     c_.WriteRegister32(spec::sqTailDoorbellOffset(qid, 0), 0);
@@ -347,7 +347,7 @@ class AdminCommands::Handler {
   Completion DeleteSq() {
     uint16_t qid = static_cast<uint16_t>(spec::delete_io_queue::CDW10_QID.get(sqe_.cdw10));
     if (qid == 0 || qid > kMaxQueueId || !c_.sqs_[qid].exists)
-      return Fail(st::Of(spec::CommandSpecificStatus::INVALID_QUEUE_IDENTIFIER), true, kSqeCdw10Offset);
+      return Fail(StoreStatus(spec::CommandSpecificStatus::INVALID_QUEUE_IDENTIFIER), true, kSqeCdw10Offset);
     // Commands execute to completion when fetched, so none is in flight to
     // abort; entries the host queued but we never fetched are dropped.
     c_.cqs_[c_.sqs_[qid].cqid].sq_count--;
@@ -358,9 +358,9 @@ class AdminCommands::Handler {
   Completion DeleteCq() {
     uint16_t qid = static_cast<uint16_t>(spec::delete_io_queue::CDW10_QID.get(sqe_.cdw10));
     if (qid == 0 || qid > kMaxQueueId || !c_.cqs_[qid].exists)
-      return Fail(st::Of(spec::CommandSpecificStatus::INVALID_QUEUE_IDENTIFIER), true, kSqeCdw10Offset);
+      return Fail(StoreStatus(spec::CommandSpecificStatus::INVALID_QUEUE_IDENTIFIER), true, kSqeCdw10Offset);
     if (c_.cqs_[qid].sq_count > 0)
-      return Fail(st::Of(spec::CommandSpecificStatus::INVALID_QUEUE_DELETION), true, kSqeCdw10Offset);
+      return Fail(StoreStatus(spec::CommandSpecificStatus::INVALID_QUEUE_DELETION), true, kSqeCdw10Offset);
     c_.cqs_[qid] = CompletionQueue{};
     return Ok();
   }
@@ -382,22 +382,22 @@ class AdminCommands::Handler {
   Completion SetFeatures() {
     using Fid = spec::FeatureId;
     if (spec::set_features::CDW10_SV.get(sqe_.cdw10))
-      return Fail(st::Of(spec::CommandSpecificStatus::FEATURE_ID_NOT_SAVEABLE), true, kSqeCdw10Offset);
+      return Fail(StoreStatus(spec::CommandSpecificStatus::FEATURE_ID_NOT_SAVEABLE), true, kSqeCdw10Offset);
     uint32_t value = sqe_.cdw11;
     switch (static_cast<Fid>(spec::features::CDW10_FID.get(sqe_.cdw10))) {
       case Fid::NUMBER_OF_QUEUES: {
         uint32_t nsqr = spec::number_of_queues::NSQR.get(value);
         uint32_t ncqr = spec::number_of_queues::NCQR.get(value);
-        if (nsqr == 0xffff || ncqr == 0xffff) return Fail(st::kInvalidField, true, kSqeCdw11Offset);
+        if (nsqr == 0xffff || ncqr == 0xffff) return Fail(status::kInvalidField, true, kSqeCdw11Offset);
         // Only before any I/O queue exists (the spec's "once after reset").
-        if (AnyIoQueue()) return Fail(st::kCommandSequenceError, true);
+        if (AnyIoQueue()) return Fail(status::kCommandSequenceError, true);
         uint16_t max = MaxIoQueues();
         c_.granted_sq_ = static_cast<uint16_t>(std::min<uint32_t>(nsqr + 1, max));
         c_.granted_cq_ = static_cast<uint16_t>(std::min<uint32_t>(ncqr + 1, max));
         return Ok(NumberOfQueuesValue());
       }
       case Fid::VOLATILE_WRITE_CACHE:
-        if (!subsystem_.store().volatile_write_cache()) return Fail(st::kInvalidField, true, kSqeCdw10Offset);
+        if (!subsystem_.store().volatile_write_cache()) return Fail(status::kInvalidField, true, kSqeCdw10Offset);
         c_.volatile_write_cache_enabled_ = spec::volatile_write_cache::WCE.get(value);
         // Turning the cache off makes what it held durable now.
         if (!c_.volatile_write_cache_enabled_) subsystem_.store().Flush();
@@ -408,7 +408,7 @@ class AdminCommands::Handler {
         return Ok();
       case Fid::INTERRUPT_VECTOR_CONFIG: {
         uint32_t vector = value & 0xffff;
-        if (vector >= InterruptVectors()) return Fail(st::kInvalidField, true, kSqeCdw11Offset);
+        if (vector >= InterruptVectors()) return Fail(status::kInvalidField, true, kSqeCdw11Offset);
         if (vector < 32) {
           uint32_t bit = 1u << vector;
           c_.vector_coalescing_disabled_ = (value >> 16) & 1 ? c_.vector_coalescing_disabled_ | bit
@@ -423,14 +423,14 @@ class AdminCommands::Handler {
         c_.arbitration_ = value;
         return Ok();
       case Fid::POWER_MANAGEMENT:
-        if ((value & 0x1f) != 0) return Fail(st::kInvalidField, true, kSqeCdw11Offset);  // NPSS = 0
+        if ((value & 0x1f) != 0) return Fail(status::kInvalidField, true, kSqeCdw11Offset);  // NPSS = 0
         c_.power_state_ = value;
         return Ok();
       case Fid::TEMPERATURE_THRESHOLD:
         c_.temperature_threshold_kelvin_ = static_cast<uint16_t>(value & 0xffff);
         return Ok();
       default:
-        return Fail(st::kInvalidField, true, kSqeCdw10Offset);
+        return Fail(status::kInvalidField, true, kSqeCdw10Offset);
     }
   }
 
@@ -447,12 +447,12 @@ class AdminCommands::Handler {
     bool current = select == spec::FeatureSelect::CURRENT;
     if (select != spec::FeatureSelect::CURRENT && select != spec::FeatureSelect::DEFAULT &&
         select != spec::FeatureSelect::SAVED)
-      return Fail(st::kInvalidField, true, kSqeCdw10Offset);
+      return Fail(status::kInvalidField, true, kSqeCdw10Offset);
     switch (static_cast<Fid>(spec::features::CDW10_FID.get(sqe_.cdw10))) {
       case Fid::NUMBER_OF_QUEUES:
         return Ok(NumberOfQueuesValue());
       case Fid::VOLATILE_WRITE_CACHE:
-        if (!subsystem_.store().volatile_write_cache()) return Fail(st::kInvalidField, true, kSqeCdw10Offset);
+        if (!subsystem_.store().volatile_write_cache()) return Fail(status::kInvalidField, true, kSqeCdw10Offset);
         return Ok(current ? c_.volatile_write_cache_enabled_ : 1);
       case Fid::INTERRUPT_COALESCING:
         return Ok(current ? spec::interrupt_coalescing::THR.put(c_.coalescing_threshold_) |
@@ -460,7 +460,7 @@ class AdminCommands::Handler {
                           : 0);
       case Fid::INTERRUPT_VECTOR_CONFIG: {
         uint32_t vector = sqe_.cdw11 & 0xffff;
-        if (vector >= InterruptVectors()) return Fail(st::kInvalidField, true, kSqeCdw11Offset);
+        if (vector >= InterruptVectors()) return Fail(status::kInvalidField, true, kSqeCdw11Offset);
         bool disabled = current && vector < 32 && ((c_.vector_coalescing_disabled_ >> vector) & 1);
         return Ok(vector | (uint32_t{disabled} << 16));
       }
@@ -473,7 +473,7 @@ class AdminCommands::Handler {
       case Fid::TEMPERATURE_THRESHOLD:
         return Ok(current ? c_.temperature_threshold_kelvin_ : kWarningTemperatureKelvin);
       default:
-        return Fail(st::kInvalidField, true, kSqeCdw10Offset);
+        return Fail(status::kInvalidField, true, kSqeCdw10Offset);
     }
   }
 
@@ -487,8 +487,8 @@ class AdminCommands::Handler {
                        spec::get_log_page::CDW10_NUMDL.get(sqe_.cdw10)) + 1;
     uint64_t length = dwords * 4;
     uint64_t offset = sqe_.cdw12 | (uint64_t{sqe_.cdw13} << 32);
-    if (offset % 4 != 0) return Fail(st::kInvalidField, true, kSqeCdw12Offset);
-    if (length > kMaxTransferBytes) return Fail(st::kInvalidField, true, kSqeCdw10Offset + 2);
+    if (offset % 4 != 0) return Fail(status::kInvalidField, true, kSqeCdw12Offset);
+    if (length > kMaxTransferBytes) return Fail(status::kInvalidField, true, kSqeCdw10Offset + 2);
     memset(c_.page_, 0, sizeof c_.page_);
     uint64_t page_bytes = 0;
     spec::AsyncEventType unmask = spec::AsyncEventType::VENDOR_SPECIFIC;
@@ -578,9 +578,9 @@ class AdminCommands::Handler {
         break;
       }
       default:
-        return Fail(st::Of(spec::CommandSpecificStatus::INVALID_LOG_PAGE), true, kSqeCdw10Offset);
+        return Fail(StoreStatus(spec::CommandSpecificStatus::INVALID_LOG_PAGE), true, kSqeCdw10Offset);
     }
-    if (offset >= page_bytes) return Fail(st::kInvalidField, true, kSqeCdw12Offset);
+    if (offset >= page_bytes) return Fail(status::kInvalidField, true, kSqeCdw12Offset);
     // Reading a log page (without Retain Asynchronous Event) re-arms its event type.
     if (!retain && unmask != spec::AsyncEventType::VENDOR_SPECIFIC)
       c_.masked_event_types_ &= ~(1u << spec::raw(unmask));
@@ -590,7 +590,7 @@ class AdminCommands::Handler {
     memset(c_.page_ + available, 0, sizeof c_.page_ - available);
     if (length > sizeof c_.page_) {
       Status status = c_.MapData(sqe_, length, true, &c_.transfer_);
-      if (status != st::kSuccess) return Fail(status, true, kSqeDptrOffset);
+      if (status != status::kSuccess) return Fail(status, true, kSqeDptrOffset);
       std::vector<uint8_t> zero(length, 0);
       memcpy(zero.data(), c_.page_, sizeof c_.page_);
       CopyToTransfer(c_.transfer_, zero.data(), length);
@@ -601,7 +601,7 @@ class AdminCommands::Handler {
 
   Completion AsyncEventRequest() {
     if (c_.aer_cids_.size() >= kAsyncEventLimit)
-      return Fail(st::Of(spec::CommandSpecificStatus::ASYNC_EVENT_REQUEST_LIMIT_EXCEEDED), false);
+      return Fail(StoreStatus(spec::CommandSpecificStatus::ASYNC_EVENT_REQUEST_LIMIT_EXCEEDED), false);
     c_.aer_cids_.push_back(sqe_.cid);
     Completion completion;
     completion.deferred = true;  // completed when an event happens
@@ -611,14 +611,14 @@ class AdminCommands::Handler {
   Completion Abort() {
     uint16_t sqid = static_cast<uint16_t>(spec::abort_cmd::CDW10_SQID.get(sqe_.cdw10));
     uint16_t cid = static_cast<uint16_t>(spec::abort_cmd::CDW10_CID.get(sqe_.cdw10));
-    if (sqid > kMaxQueueId || !c_.sqs_[sqid].exists) return Fail(st::kInvalidField, true, kSqeCdw10Offset);
+    if (sqid > kMaxQueueId || !c_.sqs_[sqid].exists) return Fail(status::kInvalidField, true, kSqeCdw10Offset);
     // An outstanding Asynchronous Event Request is the only command that can
     // be in flight (all others run to completion when fetched).
     if (sqid == 0) {
       auto it = std::find(c_.aer_cids_.begin(), c_.aer_cids_.end(), cid);
       if (it != c_.aer_cids_.end()) {
         c_.aer_cids_.erase(it);
-        Completion aborted = Fail(st::Of(spec::GenericStatus::ABORTED_BY_REQUEST), false);
+        Completion aborted = Fail(StoreStatus(spec::GenericStatus::ABORTED_BY_REQUEST), false);
         c_.PostCompletion(0, cid, aborted, 0);
         return Ok(0);  // DW0 bit 0 clear: the command was aborted
       }
@@ -639,15 +639,15 @@ class AdminCommands::Handler {
     auto select = static_cast<spec::NsManagementSel>(spec::ns_mgmt::CDW10_SEL.get(sqe_.cdw10));
     if (select == spec::NsManagementSel::CREATE) {
       Status status = FromHost(sizeof(spec::IdentifyNamespace));
-      if (status != st::kSuccess) return Fail(status, true, kSqeDptrOffset);
+      if (status != status::kSuccess) return Fail(status, true, kSqeDptrOffset);
       const auto* request = reinterpret_cast<const spec::IdentifyNamespace*>(c_.page_);
-      if (request->nsze == 0 || request->ncap > request->nsze) return Fail(st::kInvalidField, true, kSqeDptrOffset);
+      if (request->nsze == 0 || request->ncap > request->nsze) return Fail(status::kInvalidField, true, kSqeDptrOffset);
       uint8_t format = spec::idns::FLBAS_FORMAT.get(request->flbas);
       if (format > 1 || spec::idns::FLBAS_EXTENDED.get(request->flbas))
-        return Fail(st::Of(spec::CommandSpecificStatus::INVALID_FORMAT), true, kSqeDptrOffset);
+        return Fail(StoreStatus(spec::CommandSpecificStatus::INVALID_FORMAT), true, kSqeDptrOffset);
       uint32_t nsid = 0;
       status = subsystem_.store().CreateNamespace(request->nsze, format == 1 ? 4096 : 512, &nsid);
-      if (status != st::kSuccess) return Fail(status, true);
+      if (status != status::kSuccess) return Fail(status, true);
       subsystem_.NamespacesChanged();
       return Ok(nsid);
     }
@@ -663,7 +663,7 @@ class AdminCommands::Handler {
         // it; the control plane refuses unless forced).
         for (uint16_t cntlid : AttachedTo(nsid)) subsystem_.store().Detach(nsid, cntlid);
         Status status = subsystem_.store().DeleteNamespace(nsid);
-        if (status != st::kSuccess) {
+        if (status != status::kSuccess) {
           subsystem_.NamespacesChanged();
           return Fail(status, true, kSqeNsidOffset);
         }
@@ -671,25 +671,25 @@ class AdminCommands::Handler {
       subsystem_.NamespacesChanged();
       return Ok();
     }
-    return Fail(st::kInvalidField, true, kSqeCdw10Offset);
+    return Fail(status::kInvalidField, true, kSqeCdw10Offset);
   }
 
   Completion NamespaceAttachment() {
     std::lock_guard<std::mutex> lock(subsystem_.management_mutex());
     auto select = static_cast<spec::NsAttachmentSel>(spec::ns_attach::CDW10_SEL.get(sqe_.cdw10));
     if (select != spec::NsAttachmentSel::ATTACH && select != spec::NsAttachmentSel::DETACH)
-      return Fail(st::kInvalidField, true, kSqeCdw10Offset);
+      return Fail(status::kInvalidField, true, kSqeCdw10Offset);
     NamespaceInfo info;
     if (!ValidNsid(sqe_.nsid) || !subsystem_.store().GetNamespace(sqe_.nsid, &info))
-      return Fail(st::kInvalidNamespace, true, kSqeNsidOffset);
+      return Fail(status::kInvalidNamespace, true, kSqeNsidOffset);
     Status status = FromHost(sizeof(spec::ControllerList));
-    if (status != st::kSuccess) return Fail(status, true, kSqeDptrOffset);
+    if (status != status::kSuccess) return Fail(status, true, kSqeDptrOffset);
     const auto* list = reinterpret_cast<const spec::ControllerList*>(c_.page_);
     if (list->count == 0 || list->count > 2047)
-      return Fail(st::Of(spec::CommandSpecificStatus::CONTROLLER_LIST_INVALID), true, kSqeDptrOffset);
+      return Fail(StoreStatus(spec::CommandSpecificStatus::CONTROLLER_LIST_INVALID), true, kSqeDptrOffset);
     for (uint16_t i = 0; i < list->count; i++) {
       if (list->ids[i] >= subsystem_.controller_count())
-        return Fail(st::Of(spec::CommandSpecificStatus::CONTROLLER_LIST_INVALID), true, kSqeDptrOffset);
+        return Fail(StoreStatus(spec::CommandSpecificStatus::CONTROLLER_LIST_INVALID), true, kSqeDptrOffset);
     }
     bool attach = select == spec::NsAttachmentSel::ATTACH;
     // Namespaces are private (NMIC = 0): one controller at a time. A VSA
@@ -700,11 +700,11 @@ class AdminCommands::Handler {
         if (std::find(after.begin(), after.end(), list->ids[i]) == after.end()) after.push_back(list->ids[i]);
       if (after.size() > 1 && (list->count > 1 || !info.attached_controllers.empty()) &&
           !(list->count == 1 && info.attached_controllers.size() == 1 && info.attached_controllers[0] == list->ids[0]))
-        return Fail(st::Of(spec::CommandSpecificStatus::NAMESPACE_IS_PRIVATE), true, kSqeDptrOffset);
+        return Fail(StoreStatus(spec::CommandSpecificStatus::NAMESPACE_IS_PRIVATE), true, kSqeDptrOffset);
     }
     for (uint16_t i = 0; i < list->count; i++) {
       status = attach ? subsystem_.store().Attach(sqe_.nsid, list->ids[i]) : subsystem_.store().Detach(sqe_.nsid, list->ids[i]);
-      if (status != st::kSuccess) {
+      if (status != status::kSuccess) {
         subsystem_.NamespacesChanged();
         return Fail(status, true, kSqeDptrOffset);
       }
@@ -720,23 +720,23 @@ class AdminCommands::Handler {
     uint16_t cntlid = static_cast<uint16_t>(spec::virt_mgmt::CDW10_CNTLID.get(sqe_.cdw10));
     uint32_t count = spec::virt_mgmt::CDW11_NR.get(sqe_.cdw11);
     if (action == spec::VirtMgmtAction::PRIMARY_FLEXIBLE_ALLOCATION)
-      return Fail(st::kInvalidField, true, kSqeCdw10Offset);  // the PF's resources are all private
+      return Fail(status::kInvalidField, true, kSqeCdw10Offset);  // the PF's resources are all private
     if (cntlid == 0 || cntlid >= subsystem_.controller_count())
-      return Fail(st::Of(spec::CommandSpecificStatus::INVALID_CONTROLLER_IDENTIFIER), true, kSqeCdw10Offset + 2);
+      return Fail(StoreStatus(spec::CommandSpecificStatus::INVALID_CONTROLLER_IDENTIFIER), true, kSqeCdw10Offset + 2);
     Controller* secondary = subsystem_.controller(cntlid);
     switch (action) {
       case spec::VirtMgmtAction::SECONDARY_ASSIGN: {
         if (secondary->online())
-          return Fail(st::Of(spec::CommandSpecificStatus::INVALID_SECONDARY_CONTROLLER_STATE), true, kSqeCdw10Offset + 2);
+          return Fail(StoreStatus(spec::CommandSpecificStatus::INVALID_SECONDARY_CONTROLLER_STATE), true, kSqeCdw10Offset + 2);
         bool vq = type == spec::VirtResourceType::VQ;
         if (!vq && type != spec::VirtResourceType::VI)
-          return Fail(st::Of(spec::CommandSpecificStatus::INVALID_RESOURCE_IDENTIFIER), true, kSqeCdw10Offset + 1);
+          return Fail(StoreStatus(spec::CommandSpecificStatus::INVALID_RESOURCE_IDENTIFIER), true, kSqeCdw10Offset + 1);
         uint32_t in_use = (vq ? subsystem_.assigned_vq() : subsystem_.assigned_vi()) -
                           (vq ? secondary->assigned_vq() : secondary->assigned_vi());
         uint32_t pool = vq ? subsystem_.flexible_vq_total() : subsystem_.flexible_vi_total();
         uint32_t per_secondary = vq ? subsystem_.config().max_vq_per_secondary : subsystem_.config().max_vi_per_secondary;
         if (count > per_secondary || in_use + count > pool)
-          return Fail(st::Of(spec::CommandSpecificStatus::INVALID_NUMBER_OF_CONTROLLER_RESOURCES), true, kSqeCdw11Offset);
+          return Fail(StoreStatus(spec::CommandSpecificStatus::INVALID_NUMBER_OF_CONTROLLER_RESOURCES), true, kSqeCdw11Offset);
         if (vq) secondary->SetAssigned(static_cast<uint16_t>(count), secondary->assigned_vi());
         else secondary->SetAssigned(secondary->assigned_vq(), static_cast<uint16_t>(count));
         return Ok(count);
@@ -744,7 +744,7 @@ class AdminCommands::Handler {
       case spec::VirtMgmtAction::SECONDARY_ONLINE:
         // An admin queue and one I/O queue pair (2 VQ) and one interrupt.
         if (secondary->assigned_vq() < 2 || secondary->assigned_vi() < 1)
-          return Fail(st::Of(spec::CommandSpecificStatus::INVALID_SECONDARY_CONTROLLER_STATE), true, kSqeCdw10Offset + 2);
+          return Fail(StoreStatus(spec::CommandSpecificStatus::INVALID_SECONDARY_CONTROLLER_STATE), true, kSqeCdw10Offset + 2);
         secondary->SetOnline(true);
         return Ok();
       case spec::VirtMgmtAction::SECONDARY_OFFLINE:
@@ -752,7 +752,7 @@ class AdminCommands::Handler {
         secondary->SetAssigned(0, 0);  // offline releases the flexible resources
         return Ok();
       default:
-        return Fail(st::kInvalidField, true, kSqeCdw10Offset);
+        return Fail(status::kInvalidField, true, kSqeCdw10Offset);
     }
   }
 
@@ -761,10 +761,10 @@ class AdminCommands::Handler {
   Completion ResizeNamespace() {
     std::lock_guard<std::mutex> lock(subsystem_.management_mutex());
     uint64_t blocks = sqe_.cdw10 | (uint64_t{sqe_.cdw11} << 32);
-    if (!ValidNsid(sqe_.nsid)) return Fail(st::kInvalidNamespace, true, kSqeNsidOffset);
-    if (blocks == 0) return Fail(st::kInvalidField, true, kSqeCdw10Offset);
+    if (!ValidNsid(sqe_.nsid)) return Fail(status::kInvalidNamespace, true, kSqeNsidOffset);
+    if (blocks == 0) return Fail(status::kInvalidField, true, kSqeCdw10Offset);
     Status status = subsystem_.store().ResizeNamespace(sqe_.nsid, blocks);
-    if (status != st::kSuccess) return Fail(status, true, kSqeCdw10Offset);
+    if (status != status::kSuccess) return Fail(status, true, kSqeCdw10Offset);
     subsystem_.NamespacesChanged();
     return Ok();
   }
@@ -773,9 +773,9 @@ class AdminCommands::Handler {
     std::lock_guard<std::mutex> lock(subsystem_.management_mutex());
     uint16_t cntlid = static_cast<uint16_t>(sqe_.cdw10 & 0xffff);
     if (cntlid >= subsystem_.controller_count())
-      return Fail(st::Of(spec::CommandSpecificStatus::INVALID_CONTROLLER_IDENTIFIER), true, kSqeCdw10Offset);
+      return Fail(StoreStatus(spec::CommandSpecificStatus::INVALID_CONTROLLER_IDENTIFIER), true, kSqeCdw10Offset);
     Status status = subsystem_.store().SetLimits(ControllerLimits{cntlid, sqe_.cdw11, uint64_t{sqe_.cdw12} * 1024});
-    if (status != st::kSuccess) return Fail(status, true);
+    if (status != status::kSuccess) return Fail(status, true);
     subsystem_.NamespacesChanged();
     return Ok();
   }
@@ -783,7 +783,7 @@ class AdminCommands::Handler {
   Completion GetControllerLimits() {
     uint16_t cntlid = static_cast<uint16_t>(sqe_.cdw10 & 0xffff);
     if (cntlid >= subsystem_.controller_count())
-      return Fail(st::Of(spec::CommandSpecificStatus::INVALID_CONTROLLER_IDENTIFIER), true, kSqeCdw10Offset);
+      return Fail(StoreStatus(spec::CommandSpecificStatus::INVALID_CONTROLLER_IDENTIFIER), true, kSqeCdw10Offset);
     for (const ControllerLimits& limits : subsystem_.store().Limits())
       if (limits.cntlid == cntlid) return Ok(static_cast<uint32_t>(limits.iops), static_cast<uint32_t>(limits.bytes_per_second / 1024));
     return Ok(0, 0);
@@ -792,7 +792,7 @@ class AdminCommands::Handler {
   Completion SetControllerAccess() {
     uint16_t cntlid = static_cast<uint16_t>(sqe_.cdw10 & 0xffff);
     if (cntlid == 0 || cntlid >= subsystem_.controller_count())
-      return Fail(st::Of(spec::CommandSpecificStatus::INVALID_CONTROLLER_IDENTIFIER), true, kSqeCdw10Offset);
+      return Fail(StoreStatus(spec::CommandSpecificStatus::INVALID_CONTROLLER_IDENTIFIER), true, kSqeCdw10Offset);
     subsystem_.controller(cntlid)->SetReadOnly(sqe_.cdw11 & 1);
     return Ok();
   }

@@ -266,8 +266,8 @@ void Controller::PostCompletion(uint16_t sqid, uint16_t cid, const Completion& c
   uint16_t sq_head = static_cast<uint16_t>(sqs_[sqid].head);
   uint32_t body[3] = {completion.dw0, completion.dw1, uint32_t{sq_head} | (uint32_t{sqid} << 16)};
   memcpy(entry, body, sizeof body);
-  uint16_t status = spec::makeStatus(static_cast<spec::StatusCodeType>(st::TypeOf(completion.status)),
-                                     st::CodeOf(completion.status), completion.dnr, false, 0, cq.phase);
+  uint16_t status = spec::makeStatus(static_cast<spec::StatusCodeType>(status::TypeOf(completion.status)),
+                                     status::CodeOf(completion.status), completion.dnr, false, 0, cq.phase);
   // The status word with the phase tag is published last: once the host sees
   // the new phase, the rest of the entry is already in place.
   std::atomic_thread_fence(std::memory_order_release);
@@ -297,8 +297,8 @@ void Controller::FlushInterrupts() {
 }
 
 void Controller::RecordError(uint16_t sqid, uint16_t cid, const Completion& completion, uint32_t nsid) {
-  uint16_t status = spec::makeStatus(static_cast<spec::StatusCodeType>(st::TypeOf(completion.status)),
-                                     st::CodeOf(completion.status), completion.dnr);
+  uint16_t status = spec::makeStatus(static_cast<spec::StatusCodeType>(status::TypeOf(completion.status)),
+                                     status::CodeOf(completion.status), completion.dnr);
   rejections_[completion.status]++;
   error_count_++;
   error_log_.push_front(ErrorEntry{error_count_, sqid, cid, status, completion.parameter_location, completion.lba, nsid});
@@ -406,10 +406,10 @@ Status Controller::MapData(const spec::Sqe& sqe, uint64_t length_bytes, bool adm
     case spec::Psdt::SGL_MPTR_CONTIGUOUS:
     case spec::Psdt::SGL_MPTR_SGL:
       // Admin commands on PCIe use PRPs only.
-      if (admin) return st::kInvalidField;
+      if (admin) return status::kInvalidField;
       return MapSgl(regions_, reinterpret_cast<const uint8_t*>(&sqe.dptr.sgl1), length_bytes, transfer);
     default:
-      return st::kInvalidField;
+      return status::kInvalidField;
   }
 }
 
@@ -418,7 +418,7 @@ void Controller::Execute(const Command& command) {
   stats_.commands++;
   Completion completion = command.sqid == 0 ? AdminCommands::Run(*this, command) : IoCommands::Run(*this, command);
   if (completion.deferred) return;
-  if (completion.status != st::kSuccess) RecordError(command.sqid, sqe.cid, completion, sqe.nsid);
+  if (completion.status != status::kSuccess) RecordError(command.sqid, sqe.cid, completion, sqe.nsid);
   // A Delete I/O SQ for this very queue cannot happen (admin commands run on
   // queue 0), so the SQ still names its CQ here.
   PostCompletion(command.sqid, sqe.cid, completion, sqs_[command.sqid].cqid);

@@ -21,7 +21,7 @@
 #include "bar_layout.h"
 #include "data_pointer.h"
 #include "dma_regions.h"
-#include "emu_status.h"
+#include "store_status.h"
 #include "offpath/nvme_spec.h"
 #include "qos.h"
 #include "store.h"
@@ -157,7 +157,7 @@ class Controller {
   struct Completion {
     uint32_t dw0 = 0;
     uint32_t dw1 = 0;
-    Status status = st::kSuccess;
+    Status status = status::kSuccess;
     bool dnr = false;
     uint16_t parameter_location = 0xffff;  // SQE byte offset of the field at fault
     uint64_t lba = 0;

@@ -145,8 +145,8 @@ class EmuSubsystem : public Napi::ObjectWrap<EmuSubsystem> {
     result.Set("assignedVi", controller.assigned_vi());
     auto rejections = Napi::Object::New(env);
     for (const auto& [status, count] : controller.rejections()) {
-      const char* name = nvme::statusName(emu::st::TypeOf(status), emu::st::CodeOf(status));
-      std::string key = name != nullptr ? name : "SCT" + std::to_string(emu::st::TypeOf(status)) + "_SC" + std::to_string(emu::st::CodeOf(status));
+      const char* name = nvme::statusName(emu::status::TypeOf(status), emu::status::CodeOf(status));
+      std::string key = name != nullptr ? name : "SCT" + std::to_string(emu::status::TypeOf(status)) + "_SC" + std::to_string(emu::status::CodeOf(status));
       rejections.Set(key, static_cast<double>(count));
     }
     result.Set("rejections", rejections);

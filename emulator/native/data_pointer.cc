@@ -22,19 +22,19 @@ uint32_t Load32(const uint8_t* bytes) {
 // segment when host memory is contiguous (the common case for large buffers).
 Status Append(const DmaRegionTable& regions, uint64_t iova, uint64_t length_bytes, Transfer* transfer) {
   uint8_t* host = regions.Translate(iova, length_bytes);
-  if (host == nullptr) return st::kDmaFault;
+  if (host == nullptr) return status::kDmaFault;
   if (transfer->count > 0) {
     Segment& last = transfer->segments[transfer->count - 1];
     if (last.data + last.length_bytes == host) {
       last.length_bytes += length_bytes;
       transfer->length_bytes += length_bytes;
-      return st::kSuccess;
+      return status::kSuccess;
     }
   }
-  if (transfer->count == kMaxSegments) return st::kInvalidField;
+  if (transfer->count == kMaxSegments) return status::kInvalidField;
   transfer->segments[transfer->count++] = Segment{host, static_cast<size_t>(length_bytes)};
   transfer->length_bytes += length_bytes;
-  return st::kSuccess;
+  return status::kSuccess;
 }
 
 }  // namespace
@@ -43,48 +43,48 @@ Status MapPrp(const DmaRegionTable& regions, uint64_t prp1, uint64_t prp2, uint6
               Transfer* transfer) {
   transfer->count = 0;
   transfer->length_bytes = 0;
-  if (length_bytes == 0) return st::kSuccess;
-  if (prp1 & 3) return st::kPrpOffsetInvalid;
+  if (length_bytes == 0) return status::kSuccess;
+  if (prp1 & 3) return status::kPrpOffsetInvalid;
   uint64_t first = kPageBytes - (prp1 % kPageBytes);
   if (first > length_bytes) first = length_bytes;
   Status status = Append(regions, prp1, first, transfer);
-  if (status != st::kSuccess) return status;
+  if (status != status::kSuccess) return status;
   uint64_t remaining = length_bytes - first;
-  if (remaining == 0) return st::kSuccess;
+  if (remaining == 0) return status::kSuccess;
   if (remaining <= kPageBytes) {
     // PRP2 is the second (and last) data page: it must start on a page.
-    if (prp2 % kPageBytes != 0) return st::kPrpOffsetInvalid;
+    if (prp2 % kPageBytes != 0) return status::kPrpOffsetInvalid;
     return Append(regions, prp2, remaining, transfer);
   }
   // PRP2 points at a list; the list may start mid-page (dword aligned).
-  if (prp2 & 7) return st::kPrpOffsetInvalid;
+  if (prp2 & 7) return status::kPrpOffsetInvalid;
   uint64_t list = prp2;
   constexpr uint64_t kEntriesPerPage = kPageBytes / 8;
   // A hostile chain could point back at itself; a legal one needs at most
   // one list page per kEntriesPerPage - 1 data pages, plus the first.
   uint64_t list_pages_left = remaining / kPageBytes / (kEntriesPerPage - 1) + 2;
   while (remaining > 0) {
-    if (list_pages_left-- == 0) return st::kPrpOffsetInvalid;
+    if (list_pages_left-- == 0) return status::kPrpOffsetInvalid;
     uint64_t entries_in_page = kEntriesPerPage - (list % kPageBytes) / 8;
     const uint8_t* page = regions.Translate(list, entries_in_page * 8);
-    if (page == nullptr) return st::kDmaFault;
+    if (page == nullptr) return status::kDmaFault;
     for (uint64_t i = 0; i < entries_in_page && remaining > 0; i++) {
       uint64_t entry = Load64(page + i * 8);
       bool last_slot = i == entries_in_page - 1;
       if (last_slot && remaining > kPageBytes) {
         // More data than one page remains: this slot chains to the next list.
-        if (entry & 7) return st::kPrpOffsetInvalid;
+        if (entry & 7) return status::kPrpOffsetInvalid;
         list = entry;
         break;
       }
-      if (entry % kPageBytes != 0) return st::kPrpOffsetInvalid;
+      if (entry % kPageBytes != 0) return status::kPrpOffsetInvalid;
       uint64_t piece = remaining < kPageBytes ? remaining : kPageBytes;
       status = Append(regions, entry, piece, transfer);
-      if (status != st::kSuccess) return status;
+      if (status != status::kSuccess) return status;
       remaining -= piece;
     }
   }
-  return st::kSuccess;
+  return status::kSuccess;
 }
 
 namespace {
@@ -110,11 +110,11 @@ Status MapSgl(const DmaRegionTable& regions, const uint8_t* sgl1, uint64_t lengt
     uint8_t subtype = d[15] & 0xf;
     uint64_t address = Load64(d);
     uint32_t length = Load32(d + 8);
-    if (type == kSglBitBucket) return st::kSglDescriptorTypeInvalid;
-    if (type != kSglDataBlock || subtype != 0) return st::kSglDescriptorTypeInvalid;
-    if (++descriptors > kMaxSglDescriptors) return st::kInvalidNumberOfSglDescriptors;
-    if (length == 0) return st::kSuccess;
-    if (described + length > length_bytes) return st::kDataSglLengthInvalid;
+    if (type == kSglBitBucket) return status::kSglDescriptorTypeInvalid;
+    if (type != kSglDataBlock || subtype != 0) return status::kSglDescriptorTypeInvalid;
+    if (++descriptors > kMaxSglDescriptors) return status::kInvalidNumberOfSglDescriptors;
+    if (length == 0) return status::kSuccess;
+    if (described + length > length_bytes) return status::kDataSglLengthInvalid;
     described += length;
     return Append(regions, address, length, transfer);
   };
@@ -122,19 +122,19 @@ Status MapSgl(const DmaRegionTable& regions, const uint8_t* sgl1, uint64_t lengt
   uint8_t type = sgl1[15] >> 4;
   if (type == kSglDataBlock) {
     Status status = data(sgl1);
-    if (status != st::kSuccess) return status;
+    if (status != status::kSuccess) return status;
   } else if (type == kSglSegment || type == kSglLastSegment) {
     const uint8_t* pointer = sgl1;
     for (;;) {
       uint8_t pointer_type = pointer[15] >> 4;
       uint64_t address = Load64(pointer);
       uint32_t length = Load32(pointer + 8);
-      if ((pointer[15] & 0xf) != 0) return st::kSglDescriptorTypeInvalid;
-      if (length == 0 || length % kSglDescriptorBytes != 0) return st::kInvalidSglSegmentDescriptor;
+      if ((pointer[15] & 0xf) != 0) return status::kSglDescriptorTypeInvalid;
+      if (length == 0 || length % kSglDescriptorBytes != 0) return status::kInvalidSglSegmentDescriptor;
       uint32_t count = length / kSglDescriptorBytes;
-      if (count > kMaxSglDescriptors) return st::kInvalidNumberOfSglDescriptors;
+      if (count > kMaxSglDescriptors) return status::kInvalidNumberOfSglDescriptors;
       const uint8_t* segment = regions.Translate(address, length);
-      if (segment == nullptr) return st::kDmaFault;
+      if (segment == nullptr) return status::kDmaFault;
       const uint8_t* next = nullptr;
       for (uint32_t i = 0; i < count; i++) {
         const uint8_t* d = segment + i * kSglDescriptorBytes;
@@ -142,25 +142,25 @@ Status MapSgl(const DmaRegionTable& regions, const uint8_t* sgl1, uint64_t lengt
         if (t == kSglSegment || t == kSglLastSegment) {
           // Only a Segment's last descriptor may point further, and a Last
           // Segment may not point anywhere.
-          if (i != count - 1 || pointer_type == kSglLastSegment) return st::kInvalidSglSegmentDescriptor;
+          if (i != count - 1 || pointer_type == kSglLastSegment) return status::kInvalidSglSegmentDescriptor;
           next = d;
           break;
         }
         Status status = data(d);
-        if (status != st::kSuccess) return status;
+        if (status != status::kSuccess) return status;
       }
       if (next == nullptr) {
-        if (pointer_type == kSglSegment) return st::kInvalidSglSegmentDescriptor;
+        if (pointer_type == kSglSegment) return status::kInvalidSglSegmentDescriptor;
         break;
       }
-      if (++descriptors > kMaxSglDescriptors) return st::kInvalidNumberOfSglDescriptors;
+      if (++descriptors > kMaxSglDescriptors) return status::kInvalidNumberOfSglDescriptors;
       pointer = next;
     }
   } else {
-    return st::kSglDescriptorTypeInvalid;
+    return status::kSglDescriptorTypeInvalid;
   }
-  if (described != length_bytes) return st::kDataSglLengthInvalid;
-  return st::kSuccess;
+  if (described != length_bytes) return status::kDataSglLengthInvalid;
+  return status::kSuccess;
 }
 
 void CopyFromTransfer(const Transfer& transfer, uint8_t* destination, uint64_t length_bytes) {

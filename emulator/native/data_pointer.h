@@ -7,7 +7,7 @@
 #include <cstdint>
 
 #include "dma_regions.h"
-#include "emu_status.h"
+#include "store_status.h"
 #include "store.h"
 
 namespace offpath::emu {

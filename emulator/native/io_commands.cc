@@ -19,14 +19,14 @@ class IoCommands::Handler {
       : c_(c), sqe_(*reinterpret_cast<const spec::Sqe*>(command.bytes)), store_(c.subsystem_->store()) {}
 
   Completion Run() {
-    if (spec::sqe::FUSE.get(sqe_.flags) != 0) return Fail(st::kInvalidField, 1);
+    if (spec::sqe::FUSE.get(sqe_.flags) != 0) return Fail(status::kInvalidField, 1);
     using Op = spec::NvmOpcode;
     auto op = static_cast<Op>(sqe_.opc);
     // A read-only VSIC: checked after the opcode is known to exist, before
     // anything else, like the spec's write-protected namespace.
     if (c_.read_only() && (op == Op::WRITE || op == Op::WRITE_ZEROES || op == Op::DATASET_MANAGEMENT) &&
         Namespace() != nullptr)
-      return Fail(st::Of(spec::GenericStatus::NS_WRITE_PROTECTED), kSqeOpcodeOffset);
+      return Fail(StoreStatus(spec::GenericStatus::NS_WRITE_PROTECTED), kSqeOpcodeOffset);
     switch (op) {
       case Op::READ:
       case Op::WRITE:
@@ -34,7 +34,7 @@ class IoCommands::Handler {
       case Op::FLUSH: return Flush();
       case Op::WRITE_ZEROES: return WriteZeroes();
       case Op::DATASET_MANAGEMENT: return DatasetManagement();
-      default: return Fail(st::kInvalidOpcode, 0);
+      default: return Fail(status::kInvalidOpcode, 0);
     }
   }
 
@@ -44,7 +44,7 @@ class IoCommands::Handler {
     completion.status = status;
     // Every rejection below fails the same way on retry, except a full pool
     // (space may be freed) and media errors (the spec leaves it to the device).
-    completion.dnr = status != st::kCapacityExceeded && st::TypeOf(status) != 2;
+    completion.dnr = status != status::kCapacityExceeded && status::TypeOf(status) != 2;
     completion.parameter_location = location;
     completion.lba = lba;
     return completion;
@@ -59,21 +59,21 @@ class IoCommands::Handler {
   }
 
   Completion Done(Status status, uint64_t lba) {
-    if (status == st::kSuccess) return Completion{};
-    if (st::TypeOf(status) == 2) c_.stats_.media_errors++;
+    if (status == status::kSuccess) return Completion{};
+    if (status::TypeOf(status) == 2) c_.stats_.media_errors++;
     return Fail(status, kSqeCdw10Offset, lba);
   }
 
   Completion ReadWriteCompare(spec::NvmOpcode op) {
     const NamespaceView* ns = Namespace();
-    if (ns == nullptr) return Fail(st::kInvalidNamespace, kSqeNsidOffset);
+    if (ns == nullptr) return Fail(status::kInvalidNamespace, kSqeNsidOffset);
     uint64_t slba = Slba();
     uint32_t blocks = spec::rw::CDW12_NLB.get(sqe_.cdw12) + 1;
-    if (!InRange(*ns, slba, blocks)) return Fail(st::kLbaOutOfRange, kSqeCdw10Offset, slba);
+    if (!InRange(*ns, slba, blocks)) return Fail(status::kLbaOutOfRange, kSqeCdw10Offset, slba);
     uint64_t length = uint64_t{blocks} << ns->block_shift;
-    if (length > kMaxTransferBytes) return Fail(st::kInvalidField, kSqeCdw12Offset, slba);
+    if (length > kMaxTransferBytes) return Fail(status::kInvalidField, kSqeCdw12Offset, slba);
     Status status = c_.MapData(sqe_, length, false, &c_.transfer_);
-    if (status != st::kSuccess) return Fail(status, kSqeDptrOffset, slba);
+    if (status != status::kSuccess) return Fail(status, kSqeDptrOffset, slba);
     c_.iops_bucket_.Spend(1);
     c_.bytes_bucket_.Spend(static_cast<double>(length));
     const Transfer& t = c_.transfer_;
@@ -93,11 +93,11 @@ class IoCommands::Handler {
     c_.stats_.read_commands++;
     Segment scratch{c_.compare_buffer_.data(), static_cast<size_t>(length)};
     status = store_.Read(ns->nsid, slba, blocks, &scratch, 1);
-    if (status != st::kSuccess) return Done(status, slba);
+    if (status != status::kSuccess) return Done(status, slba);
     uint64_t offset = 0;
     for (uint32_t i = 0; i < t.count; i++) {
       if (memcmp(t.segments[i].data, scratch.data + offset, t.segments[i].length_bytes) != 0)
-        return Fail(st::kCompareFailure, kSqeDptrOffset, slba);
+        return Fail(status::kCompareFailure, kSqeDptrOffset, slba);
       offset += t.segments[i].length_bytes;
     }
     return Completion{};
@@ -105,16 +105,16 @@ class IoCommands::Handler {
 
   Completion Flush() {
     // NSID FFFFFFFFh flushes every namespace (Identify VWC bits 2:1 say so).
-    if (sqe_.nsid != spec::NSID_BROADCAST && Namespace() == nullptr) return Fail(st::kInvalidNamespace, kSqeNsidOffset);
+    if (sqe_.nsid != spec::NSID_BROADCAST && Namespace() == nullptr) return Fail(status::kInvalidNamespace, kSqeNsidOffset);
     return Done(store_.Flush(), 0);
   }
 
   Completion WriteZeroes() {
     const NamespaceView* ns = Namespace();
-    if (ns == nullptr) return Fail(st::kInvalidNamespace, kSqeNsidOffset);
+    if (ns == nullptr) return Fail(status::kInvalidNamespace, kSqeNsidOffset);
     uint64_t slba = Slba();
     uint32_t blocks = spec::rw::CDW12_NLB.get(sqe_.cdw12) + 1;
-    if (!InRange(*ns, slba, blocks)) return Fail(st::kLbaOutOfRange, kSqeCdw10Offset, slba);
+    if (!InRange(*ns, slba, blocks)) return Fail(status::kLbaOutOfRange, kSqeCdw10Offset, slba);
     bool fua = spec::rw::CDW12_FUA.get(sqe_.cdw12) || !c_.volatile_write_cache_enabled_;
     c_.iops_bucket_.Spend(1);
     c_.stats_.write_commands++;
@@ -123,11 +123,11 @@ class IoCommands::Handler {
 
   Completion DatasetManagement() {
     const NamespaceView* ns = Namespace();
-    if (ns == nullptr) return Fail(st::kInvalidNamespace, kSqeNsidOffset);
+    if (ns == nullptr) return Fail(status::kInvalidNamespace, kSqeNsidOffset);
     uint32_t ranges = spec::dsm::CDW10_NR.get(sqe_.cdw10) + 1;
     uint64_t length = uint64_t{ranges} * sizeof(spec::DsmRange);
     Status status = c_.MapData(sqe_, length, false, &c_.transfer_);
-    if (status != st::kSuccess) return Fail(status, kSqeDptrOffset);
+    if (status != status::kSuccess) return Fail(status, kSqeDptrOffset);
     c_.iops_bucket_.Spend(1);
     // Copy the range list out of host memory before checking it.
     CopyFromTransfer(c_.transfer_, c_.page_, length);
@@ -135,11 +135,11 @@ class IoCommands::Handler {
     // Attribute hints (IDR/IDW) carry no obligation; only Deallocate acts.
     if (!spec::dsm::CDW11_AD.get(sqe_.cdw11)) return Completion{};
     for (uint32_t i = 0; i < ranges; i++)
-      if (!InRange(*ns, list[i].slba, list[i].nlb)) return Fail(st::kLbaOutOfRange, kSqeDptrOffset, list[i].slba);
+      if (!InRange(*ns, list[i].slba, list[i].nlb)) return Fail(status::kLbaOutOfRange, kSqeDptrOffset, list[i].slba);
     for (uint32_t i = 0; i < ranges; i++) {
       if (list[i].nlb == 0) continue;
       status = store_.Deallocate(ns->nsid, list[i].slba, list[i].nlb);
-      if (status != st::kSuccess) return Done(status, list[i].slba);
+      if (status != status::kSuccess) return Done(status, list[i].slba);
     }
     return Completion{};
   }

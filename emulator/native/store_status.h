@@ -1,5 +1,7 @@
-// The NVMe statuses the store returns, as store.h packs them:
-// (Status Code Type << 8) | Status Code. Values come from nvme_spec.h.
+// NVMe statuses as the emulator passes them around (store and controller):
+// (Status Code Type << 8) | Status Code, 0 = success; values come from
+// nvme_spec.h. Do Not Retry travels beside the status, and the controller
+// turns both into the CQE status field when it posts a completion.
 #pragma once
 
 #include <offpath/nvme_spec.h>
@@ -39,6 +41,20 @@ inline constexpr Status kNotAttached = StoreStatus(C::NAMESPACE_NOT_ATTACHED);
 inline constexpr Status kControllerListInvalid = StoreStatus(C::CONTROLLER_LIST_INVALID);
 inline constexpr Status kWriteFault = StoreStatus(M::WRITE_FAULT);
 inline constexpr Status kUnrecoveredReadError = StoreStatus(M::UNRECOVERED_READ_ERROR);
+inline constexpr Status kInvalidOpcode = StoreStatus(G::INVALID_OPCODE);
+// An address outside every registered DMA region: what an IOMMU fault looks
+// like to the command that caused it.
+inline constexpr Status kDmaFault = StoreStatus(G::DATA_TRANSFER_ERROR);
+inline constexpr Status kCommandSequenceError = StoreStatus(G::COMMAND_SEQUENCE_ERROR);
+inline constexpr Status kPrpOffsetInvalid = StoreStatus(G::PRP_OFFSET_INVALID);
+inline constexpr Status kInvalidSglSegmentDescriptor = StoreStatus(G::INVALID_SGL_SEGMENT_DESCRIPTOR);
+inline constexpr Status kInvalidNumberOfSglDescriptors = StoreStatus(G::INVALID_NUMBER_OF_SGL_DESCRIPTORS);
+inline constexpr Status kDataSglLengthInvalid = StoreStatus(G::DATA_SGL_LENGTH_INVALID);
+inline constexpr Status kSglDescriptorTypeInvalid = StoreStatus(G::SGL_DESCRIPTOR_TYPE_INVALID);
+inline constexpr Status kCompareFailure = StoreStatus(M::COMPARE_FAILURE);
+
+constexpr uint8_t TypeOf(Status value) { return static_cast<uint8_t>(value >> 8); }
+constexpr uint8_t CodeOf(Status value) { return static_cast<uint8_t>(value); }
 }  // namespace status
 
 // "LBA_OUT_OF_RANGE", or nullptr for a status nvme_spec.h does not name.
