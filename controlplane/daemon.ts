@@ -53,6 +53,7 @@ interface Session {
 const VSIC_QUEUES = 8;
 const VSIC_INTERRUPTS = 4;
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+const MAX_QUEUED_PER_CONNECTION = 32;
 
 class RequestError extends Error {
   constructor(readonly code: string, message: string) {
@@ -157,10 +158,23 @@ export class Daemon {
       const peer = native.peerCredentials(fd);
       const channel = new Channel(fd);
       this.clients.add(channel);
+      let queued = 0;
       channel.onMessage = (message) => {
+        // Clients never send descriptors: close them on arrival, not when
+        // the request's turn comes (a flood would otherwise pin thousands).
+        for (const fd of message.fds.splice(0)) native.closeFd(fd);
+        // A client may have a few requests waiting, not an unbounded queue.
+        if (++queued > MAX_QUEUED_PER_CONNECTION) {
+          this.log({ event: 'client-dropped', pid: peer.pid, uid: peer.uid, reason: 'too many queued requests' });
+          channel.close();
+          return;
+        }
         // One request at a time, daemon-wide: PF admin commands and state
         // files are never touched concurrently.
-        this.serial = this.serial.then(() => this.handle(channel, message, peer)).catch(() => {});
+        this.serial = this.serial
+          .then(() => this.handle(channel, message, peer))
+          .catch(() => {})
+          .finally(() => queued--);
       };
       channel.onClose = () => {
         this.clients.delete(channel);
@@ -170,7 +184,7 @@ export class Daemon {
   }
 
   private async handle(channel: Channel, message: Message, peer: { pid: number; uid: number }): Promise<void> {
-    for (const fd of message.fds) native.closeFd(fd); // clients never send descriptors
+    if (channel.isClosed) return;
     const { body } = message;
     const id = body.id ?? null;
     let result: unknown;

@@ -614,7 +614,9 @@ class AdminCommands::Handler {
     if (sqid > kMaxQueueId || !c_.sqs_[sqid].exists) return Fail(status::kInvalidField, true, kSqeCdw10Offset);
     // An outstanding Asynchronous Event Request is the only command that can
     // be in flight (all others run to completion when fetched).
-    if (sqid == 0) {
+    // Completing the AER takes a CQ slot besides the Abort's own: only
+    // abort it when both fit, or the admin CQ would overrun.
+    if (sqid == 0 && c_.CompletionSpace(0) >= 2) {
       auto it = std::find(c_.aer_cids_.begin(), c_.aer_cids_.end(), cid);
       if (it != c_.aer_cids_.end()) {
         c_.aer_cids_.erase(it);

@@ -101,6 +101,10 @@ void Controller::SetFatal() {
 void Controller::Reset() {
   for (auto& sq : sqs_) sq = SubmissionQueue{};
   for (auto& cq : cqs_) cq = CompletionQueue{};
+  // Doorbells belong to queues that no longer exist: a re-enabled admin queue
+  // must start at tail 0 / head 0, not replay or wait on stale values.
+  for (uint32_t offset = kDoorbellBase; offset < kDoorbellBase + 8 * (kMaxQueueId + 1); offset += 4)
+    WriteRegister32(offset, 0);
   enabled_ = false;
   fatal_ = false;
   shut_down_ = false;

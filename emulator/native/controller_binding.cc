@@ -100,15 +100,14 @@ class EmuSubsystem : public Napi::ObjectWrap<EmuSubsystem> {
     return info.Env().Undefined();
   }
 
-  // setInterruptFd(cntlid, vector, fd): the controller owns fd from now on.
+  // setInterruptFd(cntlid, vector, fd): on success the controller owns fd;
+  // on failure it stays the caller's (who closes it, once).
   Napi::Value SetInterruptFd(const Napi::CallbackInfo& info) {
     emu::Controller& controller = ControllerArg(info);
     auto vector = static_cast<uint16_t>(ArgInteger(info, 1, "vector", 0, 65535));
     int fd = ArgFd(info, 2, "fd");
     std::string error;
-    std::string code = controller.SetInterruptFd(vector, fd, &error);
-    if (!code.empty()) close(fd);
-    Check(info.Env(), code, error);
+    Check(info.Env(), controller.SetInterruptFd(vector, fd, &error), error);
     return info.Env().Undefined();
   }
 

@@ -32,7 +32,9 @@ class TokenBucket {
   }
   // When a bucket that is not Ready() will be again.
   std::chrono::steady_clock::time_point ReadyAt() const {
-    double deficit = tokens_ > 0 ? 0 : 1 - tokens_;
+    // An unlimited bucket, or one with tokens left, is ready now.
+    if (rate_per_second_ == 0 || tokens_ > 0) return last_;
+    double deficit = 1 - tokens_;
     auto wait = std::chrono::nanoseconds(static_cast<int64_t>(deficit * 1e9 / static_cast<double>(rate_per_second_)));
     return last_ + wait;
   }
