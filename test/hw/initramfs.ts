@@ -70,12 +70,15 @@ mount -t devtmpfs devtmpfs /newroot/dev
 mkdir -p /newroot/dev/shm /newroot/dev/pts
 ln -sf /proc/self/fd /newroot/dev/fd
 mount -t tmpfs tmpfs /newroot/dev/shm
-mount -t tmpfs tmpfs /newroot/tmp
 mount -t tmpfs tmpfs /newroot/run
+mkdir -p /newroot/run/tmp
+# Scratch space is /run/tmp (TMPDIR). A tmpfs over /tmp too, unless the
+# checkout itself lives under /tmp (CI clones anywhere): it would hide it.
+case "${repoRoot}" in /tmp/*) ;; *) mount -t tmpfs tmpfs /newroot/tmp ;; esac
 echo "init: ready after $(cut -d' ' -f1 /proc/uptime) s"
 (
   chroot /newroot /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \\
-    HOME=/tmp TERM=dumb OFFPATH_HW_GUEST=1 OFFPATH_HW_SHARE=${shareDir} \\
+    HOME=/run/tmp TMPDIR=/run/tmp TERM=dumb OFFPATH_HW_GUEST=1 OFFPATH_HW_SHARE=${shareDir} \\
     /bin/sh -c 'cd ${repoRoot} && exec /bin/sh ${shareDir}/${SHARE_COMMAND}'
   echo $? > /share/${SHARE_STATUS}
 ) 2>&1 | tee /share/${SHARE_OUTPUT}

@@ -16,6 +16,7 @@
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { closeSync, openSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import type { NvmeController } from '../../../libstorage/driver/controller.js';
@@ -353,7 +354,7 @@ test('handover: a VF opened by another process (the daemon\'s role) is driven he
   // IOMMU, sends the three fds over a SOCK_SEQPACKET connection and exits;
   // this process maps its own memory into that container and drives the VF.
   const vf2 = vfs[1]!;
-  const socketPath = '/tmp/offpath-hw-handover.sock';
+  const socketPath = join(tmpdir(), 'offpath-hw-handover.sock');
   const listenFd = native.seqpacketListen(socketPath);
   try {
     const daemon = `
