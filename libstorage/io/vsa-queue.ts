@@ -60,6 +60,12 @@ export interface WriteOptions {
 
 /** Polls on consecutive event-loop turns before waiting for the interrupt. */
 const EAGER_POLLS = 64;
+/**
+ * Without an interrupt vector the queue keeps polling on every loop turn for
+ * this long after the last completion before it backs off to timers (whose
+ * 1 ms floor would otherwise be the latency of every quiet-queue command).
+ */
+const POLL_ONLY_EAGER_MS = 2;
 /** While waiting with I/O outstanding, how often the controller's health is checked. */
 const HEALTH_CHECK_MS = 100;
 const CSTS_WORD = REG_CSTS_OFFSET / 4;
@@ -112,6 +118,7 @@ export class VsaQueue {
   private pollScheduled = false;
   private ringScheduled = false;
   private idlePolls = 0;
+  private lastProgressMs = 0;
   private failure: StorageError | undefined;
   private closing = false;
   private drainWaiters: Array<() => void> = [];
@@ -574,15 +581,21 @@ export class VsaQueue {
     if (this.failure) return;
     const reaped = this.poll();
     if (this.outstanding === 0) return;
+    if (reaped > 0 || this.idlePolls === 0) this.lastProgressMs = performance.now();
     this.idlePolls = reaped > 0 ? 0 : this.idlePolls + 1;
     if (this.idlePolls >= EAGER_POLLS && !this.healthy()) return;
-    if (this.idlePolls < EAGER_POLLS || this.interruptFd < 0) {
+    if (this.idlePolls < EAGER_POLLS) {
       this.pollScheduled = true;
-      if (this.idlePolls < EAGER_POLLS) setImmediate(this.pollTick);
-      else setTimeout(this.pollTick, Math.min(8, (this.idlePolls - EAGER_POLLS) >> 4));
+      setImmediate(this.pollTick);
       return;
     }
-    this.waitForInterrupt();
+    if (this.interruptFd >= 0) {
+      this.waitForInterrupt();
+      return;
+    }
+    this.pollScheduled = true;
+    if (performance.now() - this.lastProgressMs < POLL_ONLY_EAGER_MS) setImmediate(this.pollTick);
+    else setTimeout(this.pollTick, Math.min(8, (this.idlePolls - EAGER_POLLS) >> 10));
   };
 
   /**
