@@ -388,8 +388,7 @@ export class VsaQueue {
     request.bufIndex = bufIndex;
     request.bufDone = bufDone;
     const lba = offset / this.blockSize;
-    sq32[at + 10] = lba % 0x1_0000_0000;
-    sq32[at + 11] = Math.floor(lba / 0x1_0000_0000);
+    setU64(sq32, at + 10, lba);
     sq32[at + 12] = ((bytes / this.blockSize - 1) | (request.fua ? 1 << 30 : 0)) >>> 0;
     this.advanceRange(request, bytes);
   }
@@ -398,21 +397,21 @@ export class VsaQueue {
   private pointPrp(cid: number, at: number, pieces: number, bytes: number): boolean {
     const iova = this.pieceIova;
     const length = this.pieceLength;
-    if (iova[0]! % 4 !== 0) return false;
+    if ((iova[0]! >>> 0) & 3) return false;
     for (let i = 0; i < pieces; i++) {
-      if (i > 0 && iova[i]! % DMA_PAGE_BYTES !== 0) return false;
-      if (i < pieces - 1 && (iova[i]! + length[i]!) % DMA_PAGE_BYTES !== 0) return false;
+      if (i > 0 && pageOffset(iova[i]!) !== 0) return false;
+      if (i < pieces - 1 && pageOffset(iova[i]! + length[i]!) !== 0) return false;
     }
     const sq32 = this.queue.sq32;
     const first = iova[0]!;
     setU64(sq32, at + 6, first);
-    const firstBytes = Math.min(bytes, DMA_PAGE_BYTES - (first % DMA_PAGE_BYTES));
+    const firstBytes = Math.min(bytes, DMA_PAGE_BYTES - pageOffset(first));
     if (bytes === firstBytes) return true;
     // Pages after the first, in order; two pages fit PRP2, more need the list.
     const listBase = cid * (DMA_PAGE_BYTES / 4);
     let pages = 0;
     for (let i = 0; i < pieces; i++) {
-      let page = i === 0 ? first - (first % DMA_PAGE_BYTES) + DMA_PAGE_BYTES : iova[i]!;
+      let page = i === 0 ? first - pageOffset(first) + DMA_PAGE_BYTES : iova[i]!;
       const end = iova[i]! + length[i]!;
       for (; page < end; page += DMA_PAGE_BYTES) {
         if (pages >= LIST_ENTRIES) return false;
@@ -490,8 +489,7 @@ export class VsaQueue {
     const lba = offset / this.blockSize;
     this.cmdOffset[cid] = offset;
     sq32[at] = (sq32[at]! | NvmOpcode.WRITE_ZEROES) >>> 0;
-    sq32[at + 10] = lba % 0x1_0000_0000;
-    sq32[at + 11] = Math.floor(lba / 0x1_0000_0000);
+    setU64(sq32, at + 10, lba);
     sq32[at + 12] = ((bytes / this.blockSize - 1) | (request.fua ? 1 << 30 : 0)) >>> 0;
     this.advanceRange(request, bytes);
   }
@@ -699,10 +697,20 @@ export interface VsaRange {
   length: number;
 }
 
+// IOVAs and LBAs exceed 2^31, so they live in doubles; `%` on doubles is an
+// fmod call, while ToUint32 (`>>> 0`) takes the low 32 bits of any integer
+// below 2^53 exactly and stays in registers.
+
 /** Stores a non-negative integer below 2^53 as two little-endian u32 words. */
 function setU64(words: Uint32Array, index: number, value: number): void {
-  words[index] = value % 0x1_0000_0000;
-  words[index + 1] = Math.floor(value / 0x1_0000_0000);
+  const low = value >>> 0;
+  words[index] = low;
+  words[index + 1] = (value - low) / 0x1_0000_0000;
+}
+
+/** value mod 4096 for a non-negative integer below 2^53 (4096 divides 2^32). */
+function pageOffset(value: number): number {
+  return (value >>> 0) & (DMA_PAGE_BYTES - 1);
 }
 
 /** Validates arguments and fills a request; throws before anything reaches the device. */
