@@ -153,6 +153,34 @@ test('more requests than queue slots: all complete, none lost', async () => {
   assert.is(f.vsa.outstanding, 0);
 });
 
+test('no registered memory left for a bounce buffer: ENOMEM, no slot leaked, works again after free', async () => {
+  const held: Uint8Array[] = [];
+  for (;;) {
+    try {
+      held.push(f.vsa.alloc(1 << 20));
+    } catch {
+      break;
+    }
+  }
+  for (;;) {
+    try {
+      held.push(f.vsa.alloc(BLOCK));
+    } catch {
+      break;
+    }
+  }
+  const plain = Buffer.alloc(BLOCK);
+  const refused = await f.vsa.read(0, plain).then(() => null, (e: unknown) => e);
+  assert.instance(refused, StorageError);
+  assert.is((refused as StorageError).code, 'ENOMEM');
+  const viaCallback = await new Promise<StorageError | null>((resolve) => f.vsa.readCallback(0, plain, resolve));
+  assert.is(viaCallback?.code, 'ENOMEM');
+  assert.is(f.vsa.outstanding, 0);
+  assert.is(f.vsa.queue.available, f.vsa.queue.depth, 'every command id is back');
+  for (const buffer of held) f.vsa.free(buffer);
+  await f.vsa.read(0, plain);
+});
+
 test('device errors become StorageError with the NVMe status name, command and VSA', async () => {
   // Detach the namespace behind the application's back: the next I/O is refused by the device.
   await f.pf.detach(f.nsid, 1);

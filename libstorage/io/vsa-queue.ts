@@ -321,7 +321,19 @@ export class VsaQueue {
       switch (request.op) {
         case Op.Read:
         case Op.Write:
-          this.emitReadWrite(request, cid, at);
+          if (!this.emitReadWrite(request, cid, at)) {
+            // No registered memory for a bounce buffer: nothing of this
+            // command was published, so give its slot back.
+            this.queue.cancel(cid);
+            this.cmdRequest[cid] = undefined;
+            // Completions in flight will free memory: wait for them.
+            if (this.queue.outstanding > 0) return false;
+            request.error = new StorageError('ENOMEM', `VSA ${this.name}: no registered memory left to bounce an ordinary buffer through (raise poolBytes or use alloc())`);
+            request.emitted = true;
+            // Report it from the loop, never inside the submitting call.
+            if (request.pending === 0) setImmediate(() => this.finish(request));
+            return true;
+          }
           break;
         case Op.Flush:
           sq32[at] = (sq32[at]! | NvmOpcode.FLUSH) >>> 0;
@@ -349,7 +361,8 @@ export class VsaQueue {
     }
   }
 
-  private emitReadWrite(request: Request, cid: number, at: number): void {
+  /** False (and nothing changed in the request) when a bounce buffer cannot be had. */
+  private emitReadWrite(request: Request, cid: number, at: number): boolean {
     const sq32 = this.queue.sq32;
     const offset = request.rangeOffset[request.rangeIndex]! + request.rangeDone;
     const bytes = Math.min(this.maxTransferBytes, request.rangeLength[request.rangeIndex]! - request.rangeDone);
@@ -384,13 +397,14 @@ export class VsaQueue {
     }
     let pointed = translatable && pieces <= LIST_ENTRIES && this.pointPrp(cid, at, pieces, bytes);
     if (!pointed && translatable && this.geometry.sgl && pieces <= LIST_ENTRIES) pointed = this.pointSgl(cid, at, pieces);
-    if (!pointed) this.pointBounce(request, cid, at, bytes);
+    if (!pointed && !this.pointBounce(request, cid, at, bytes)) return false;
     request.bufIndex = bufIndex;
     request.bufDone = bufDone;
     const lba = offset / this.blockSize;
     setU64(sq32, at + 10, lba);
     sq32[at + 12] = ((bytes / this.blockSize - 1) | (request.fua ? 1 << 30 : 0)) >>> 0;
     this.advanceRange(request, bytes);
+    return true;
   }
 
   /** PRP form: every interior piece boundary on a page boundary. */
@@ -452,8 +466,13 @@ export class VsaQueue {
   }
 
   /** Through a registered bounce buffer: copied in now (write) or out on completion (read). */
-  private pointBounce(request: Request, cid: number, at: number, bytes: number): void {
-    const bounce = this.region.alloc(bytes);
+  private pointBounce(request: Request, cid: number, at: number, bytes: number): boolean {
+    let bounce: DmaBuffer;
+    try {
+      bounce = this.region.alloc(bytes);
+    } catch {
+      return false;
+    }
     this.cmdBounce[cid] = bounce;
     if (request.op === Op.Write) this.copyPieces(request, cid, bounce.bytes, true);
     const sq32 = this.queue.sq32;
@@ -461,6 +480,7 @@ export class VsaQueue {
     this.pieceIova[0] = bounce.iova;
     this.pieceLength[0] = bytes;
     this.pointPrp(cid, at, 1, bytes);
+    return true;
   }
 
   /** Copies between a command's bounce buffer and the request's memory views. */

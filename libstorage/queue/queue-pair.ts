@@ -139,6 +139,11 @@ export class QueuePair {
     return cid;
   }
 
+  /** Gives back a command id from reserve() that will not be committed. */
+  cancel(cid: number): void {
+    this.freeCids[this.freeCidCount++] = cid;
+  }
+
   /** Publishes the SQE reserve() handed out (the doorbell waits for ring()). */
   commit(): void {
     this.sqTail = this.sqTail + 1 === this.entries ? 0 : this.sqTail + 1;
