@@ -69,7 +69,8 @@ function checkedPool(bytes: number | undefined): number {
 /** A VSA opened on this thread: the I/O API plus ownership of the controller. */
 export class Vsa extends VsaQueue {
   readonly nsid: number;
-  private readonly controller: NvmeController;
+  /** @internal The NVMe driver under this VSA (diagnostics, the hardware test rig). */
+  readonly controller: NvmeController;
   private readonly workerQueues = new Map<number, DmaRegion>();
   private closed = false;
   private session: Channel | undefined;

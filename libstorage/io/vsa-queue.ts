@@ -110,7 +110,8 @@ export class VsaQueue {
   private readonly pieceLength = new Float64Array(LIST_ENTRIES + 1);
   private readonly pool = new RequestPool();
   private readonly waiting = new RequestFifo();
-  private readonly interruptFd: number;
+  /** The CQ's interrupt eventfd, or -1 when the queue only polls. */
+  readonly interruptFd: number;
   private interruptWatcher: FdWatcher | undefined;
   private healthTimer: NodeJS.Timeout | undefined;
   private readonly registers: Uint32Array;
