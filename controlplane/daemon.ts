@@ -66,14 +66,16 @@ export type DeviceSpec =
   | { kind: 'nvme'; name: string; pf: string; vfs?: number };
 
 /**
- * `emu:memory:SIZE`, `emu:file:PATH[:SIZE]` (an emulated device), or
- * `nvme:DDDD:BB:DD.F[:VFS]` (a hardware SR-IOV NVMe PF, docs/hardware.md).
+ * `emu:memory:SIZE`, `emu:file:PATH[:SIZE]` (an emulated device), or a
+ * hardware SR-IOV NVMe PF (docs/hardware.md) by PCI address or kernel
+ * controller name: `pci:DDDD:BB:DD.F[:VFS]` (also `nvme:DDDD:BB:DD.F[:VFS]`)
+ * or `nvmeN[:VFS]`.
  */
 export function parseDeviceSpec(spec: string, index: number): DeviceSpec {
-  const pci = /^nvme:([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7])(?::(\d+))?$/i.exec(spec);
+  const pci = /^(?:pci|nvme):([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7])(?::(\d+))?$/i.exec(spec) ?? /^(nvme\d+)(?::(\d+))?$/.exec(spec);
   if (pci) return { kind: 'nvme', name: `nvme${index}`, pf: pci[1]!.toLowerCase(), ...(pci[2] ? { vfs: Number(pci[2]) } : {}) };
   const match = /^emu:(memory:[0-9]+[KMGT]?|file:[^:]+(?::[0-9]+[KMGT]?)?)$/i.exec(spec);
-  if (!match) throw new RangeError(`--device must be emu:memory:SIZE, emu:file:PATH[:SIZE] or nvme:PCI-ADDRESS[:VFS], not ${JSON.stringify(spec)}`);
+  if (!match) throw new RangeError(`--device must be emu:memory:SIZE, emu:file:PATH[:SIZE], pci:PCI-ADDRESS[:VFS] or nvmeN[:VFS], not ${JSON.stringify(spec)}`);
   const name = `emu${index}`;
   const body = match[1]!;
   if (body.startsWith('memory:')) return { kind: 'emu', name, store: body };
@@ -319,10 +321,11 @@ export class Daemon {
     if (blockBytes !== 512 && blockBytes !== 4096) throw new RequestError(ErrorCode.BAD_REQUEST, 'block size must be 512 or 4096');
     const sizeBytes = this.sizeParam(params.sizeBytes, blockBytes);
     const device = this.device(params.device);
-    const nsid = await device.createNamespace(sizeBytes / blockBytes, blockBytes);
-    const record: VsaRecord = { name, device: device.name, nsid, sizeBytes, blockBytes, createdAt: Date.now() };
+    const taken = new Set(this.vsas.list<VsaRecord>().filter((r) => r.device === device.name).map((r) => r.nsid));
+    const created = await device.createNamespace(sizeBytes / blockBytes, blockBytes, taken);
+    const record: VsaRecord = { name, device: device.name, nsid: created.nsid, sizeBytes: created.sizeBlocks * blockBytes, blockBytes, createdAt: Date.now() };
     this.vsas.write(name, record);
-    this.log({ event: 'vsa-created', vsa: name, device: device.name, nsid, sizeBytes });
+    this.log({ event: 'vsa-created', vsa: name, device: device.name, nsid: created.nsid, sizeBytes: record.sizeBytes });
     return this.describeVsa(record);
   }
 
@@ -365,22 +368,38 @@ export class Daemon {
     if (busy) throw new RequestError(ErrorCode.VSA_BUSY, `VSA ${record.name} is in use by pid ${busy.pid}`);
     const device = this.device(record.device);
     const taken = new Set([...this.sessions.values()].filter((s) => s.device === device.name).map((s) => s.cntlid));
-    const cntlid = device.vsicIds().find((id) => !taken.has(id));
-    if (cntlid === undefined) throw new RequestError(ErrorCode.NO_VSIC, `every VSIC of device ${device.name} is in use`);
-    await device.bindVsic(record.nsid, cntlid, {
+    const grant = {
       queues: VSIC_QUEUES,
       interrupts: VSIC_INTERRUPTS,
       iops: capability.iops ?? 0,
       kibPerSecond: Math.ceil((capability.bytesPerSecond ?? 0) / 1024),
       readOnly: capability.rights === 'r',
-    });
-    let fd: number;
-    try {
-      fd = device.connectVsic(cntlid);
-    } catch (error) {
-      await device.unbindVsic(record.nsid, cntlid).catch(() => {});
-      throw error;
+    };
+    // A hardware VSIC stays busy after its session ends for as long as the
+    // process it was handed to keeps its VFIO descriptors (a revoked
+    // application that has not exited): connectVsic says EBUSY and the next
+    // one is tried. Connect before bind, so that a VSIC is never brought
+    // online with a namespace while such a process still holds it.
+    let cntlid: number | undefined;
+    let fd = -1;
+    for (const candidate of device.vsicIds().filter((id) => !taken.has(id))) {
+      try {
+        fd = device.connectVsic(candidate);
+      } catch (error) {
+        if ((error as StorageError).code !== 'EBUSY') throw error;
+        this.log({ event: 'vsic-busy', device: device.name, vsic: candidate });
+        continue;
+      }
+      try {
+        await device.bindVsic(record.nsid, candidate, grant);
+      } catch (error) {
+        native.closeFd(fd);
+        throw error;
+      }
+      cntlid = candidate;
+      break;
     }
+    if (cntlid === undefined) throw new RequestError(ErrorCode.NO_VSIC, `every VSIC of device ${device.name} is in use`);
     const session: Session = { vsa: record.name, capability: capability.id, device: device.name, cntlid, nsid: record.nsid, pid: peer.pid, uid: peer.uid, rights: capability.rights, channel };
     this.sessions.set(record.name, session);
     if (capability.expiresAt !== undefined) {

@@ -758,6 +758,17 @@ Napi::Object BuildLayout(Napi::Env env) {
   OFFPATH_FIELD(format_nvm, CDW10_PI);
   OFFPATH_FIELD(format_nvm, CDW10_PIL);
   OFFPATH_FIELD(format_nvm, CDW10_SES);
+  layout.Add("effects.log.size", sizeof(nv::CommandsEffectsLog));
+  OFFPATH_OFF("effects.log", nv::CommandsEffectsLog, acs);
+  OFFPATH_OFF("effects.log", nv::CommandsEffectsLog, iocs);
+  OFFPATH_ENUM(CommandEffect, CSUPP);
+  OFFPATH_ENUM(CommandEffect, LBCC);
+  OFFPATH_ENUM(CommandEffect, NCC);
+  OFFPATH_ENUM(CommandEffect, NIC);
+  OFFPATH_ENUM(CommandEffect, CCC);
+  OFFPATH_ENUM(FormatSes, NONE);
+  OFFPATH_ENUM(FormatSes, USER_DATA_ERASE);
+  OFFPATH_ENUM(FormatSes, CRYPTOGRAPHIC_ERASE);
 
   return layout.object();
 }

@@ -97,8 +97,8 @@ export class EmuDevice implements PfDriver {
     };
   }
 
-  createNamespace(sizeBlocks: number, blockBytes: 512 | 4096): Promise<number> {
-    return this.admin().createNamespace(sizeBlocks, blockBytes);
+  async createNamespace(sizeBlocks: number, blockBytes: 512 | 4096): Promise<{ nsid: number; sizeBlocks: number }> {
+    return { nsid: await this.admin().createNamespace(sizeBlocks, blockBytes), sizeBlocks };
   }
 
   deleteNamespace(nsid: number): Promise<void> {

@@ -19,18 +19,31 @@ import { native } from '../../libstorage/native.js';
 import {
   CTRL_LIST_SIZE_BYTES,
   Cns,
+  EFFECTS_LOG_SIZE_BYTES,
+  FormatSes,
+  IDCTRL_CNTLID_OFFSET,
+  IDCTRL_OACS_OFFSET,
+  IDNS_FLBAS_FORMAT_MASK,
+  IDNS_FLBAS_FORMAT_SHIFT,
+  IdctrlOacs,
   IDCTRL_TNVMCAP_OFFSET,
   IDCTRL_UNVMCAP_OFFSET,
   IDENTIFY_DATA_SIZE_BYTES,
+  LogPageId,
   NsAttachmentSel,
   NsManagementSel,
   VirtMgmtAction,
+  adminCommandSupported,
   VirtResourceType,
   encodeNamespaceCreateData,
+  formatNvmSqe,
+  getLogPageSqe,
   identifySqe,
+  logPageNumd,
   nsAttachmentSqe,
   nsManagementSqe,
   readControllerList,
+  readIdentifyNamespace,
   readNamespaceList,
   readPrimaryControllerCaps,
   readSecondaryControllerList,
@@ -39,14 +52,15 @@ import {
   type PrimaryControllerCaps,
   type SecondaryControllerEntry,
 } from '../../libstorage/nvme/identify.js';
-import { encodeSqe, type SqeFields } from '../../libstorage/nvme/spec.js';
+import { getBits } from '../../libstorage/nvme/bits.js';
+import { AdminOpcode, encodeSqe, type SqeFields } from '../../libstorage/nvme/spec.js';
 import type { DeviceStatus, PfDriver, VsicGrant } from './pf-driver.js';
 
 const PCI = '/sys/bus/pci/devices';
 
 export interface LinuxDeviceOptions {
   name: string;
-  /** PCI address of the PF, e.g. '0000:3b:00.0'. */
+  /** The PF: its PCI address, e.g. '0000:3b:00.0', or its kernel controller name, e.g. 'nvme0'. */
   pf: string;
   /** VFs (VSICs) to offer; existing VFs are kept when there are enough. */
   vfs: number;
@@ -68,23 +82,32 @@ export class LinuxNvmeDevice implements PfDriver {
   onFailure: ((error: Error) => void) | undefined;
   private fd = -1;
   private caps: PrimaryControllerCaps | undefined;
+  /** The PF's own controller id (for attaching a pool namespace while it is erased). */
+  private cntlid = 0;
+  /** OACS bit 3: namespaces are created and deleted; without it VSAs use a pre-provisioned pool. */
+  private namespaceManagement = false;
   /** Secondary controller id -> VF PCI address. */
   private readonly vfAddresses = new Map<number, string>();
 
+  /** The PF's PCI address. */
+  readonly pf: string;
+
   constructor(private readonly options: LinuxDeviceOptions) {
     this.name = options.name;
+    this.pf = pciAddressOf(options.pf);
   }
 
   /** The PF's /dev/nvmeN. */
   get controllerPath(): string {
-    const dir = join(PCI, this.options.pf, 'nvme');
+    const dir = join(PCI, this.pf, 'nvme');
     const name = existsSync(dir) ? readdirSync(dir)[0] : undefined;
-    if (!name) throw new StorageError('ENODEV', `${this.options.pf}: no nvme controller (is the PF bound to the kernel nvme driver?)`);
+    if (!name) throw new StorageError('ENODEV', `${this.pf}: no nvme controller (is the PF bound to the kernel nvme driver?)`);
     return `/dev/${name}`;
   }
 
   async start(): Promise<void> {
-    const { pf, vfs } = this.options;
+    const { pf } = this;
+    const { vfs } = this.options;
     this.fd = openSync(this.controllerPath, 'r+');
     // Flexible VQ and VI resources (CRT bits 0 and 1) are what VSICs are made
     // of. OACS is not consulted: QEMU 7.2 implements Virtualization
@@ -94,6 +117,14 @@ export class LinuxNvmeDevice implements PfDriver {
       throw new StorageError('ENOTSUP', `${pf}: the controller has no flexible queue and interrupt resources for its VFs (Primary Controller Capabilities)`);
     }
     this.caps = caps;
+    const id = await this.identify(Cns.CTRL, 0);
+    this.cntlid = id.getUint16(IDCTRL_CNTLID_OFFSET, true);
+    // OACS alone is not enough: QEMU 7.2 sets the Namespace Management bit
+    // for Namespace Attachment but has no create/delete. The Commands
+    // Supported and Effects log says which opcodes really exist.
+    const oacs = (id.getUint16(IDCTRL_OACS_OFFSET, true) & IdctrlOacs.NAMESPACE_MANAGEMENT) !== 0;
+    const effects = await this.commandsEffects().catch(() => undefined);
+    this.namespaceManagement = oacs && (effects === undefined || adminCommandSupported(effects, AdminOpcode.NAMESPACE_MANAGEMENT));
     const total = Number(sysfs(join(PCI, pf, 'sriov_totalvfs')));
     if (vfs < 1 || vfs > total) throw new RangeError(`${pf} offers 1..${total} VFs, not ${vfs}`);
     // Keep the kernel's nvme driver off the VFs: they go to vfio-pci.
@@ -110,7 +141,14 @@ export class LinuxNvmeDevice implements PfDriver {
       this.vfAddresses.set(secondary.scid, address);
     }
     await this.releaseAllVsics();
-    this.options.log({ event: 'device-started', device: this.name, pf, controller: this.controllerPath, vsics: this.vfAddresses.size });
+    this.options.log({
+      event: 'device-started',
+      device: this.name,
+      pf,
+      controller: this.controllerPath,
+      vsics: this.vfAddresses.size,
+      namespaces: this.namespaceManagement ? 'managed' : 'pool',
+    });
   }
 
   /** No application holds a VSIC across a daemon start: every VF offline, every namespace detached from them. */
@@ -156,16 +194,69 @@ export class LinuxNvmeDevice implements PfDriver {
     };
   }
 
-  async createNamespace(sizeBlocks: number, blockBytes: 512 | 4096): Promise<number> {
+  async createNamespace(sizeBlocks: number, blockBytes: 512 | 4096, taken: ReadonlySet<number>): Promise<{ nsid: number; sizeBlocks: number }> {
+    if (!this.namespaceManagement) return this.takeFromPool(sizeBlocks, blockBytes, taken);
     // FLBAS picks an LBA format by index: 0 = 512 and 1 = 4096 holds for
     // many drives but not all; a production driver matches Identify Namespace's LBAF list.
     const data = encodeNamespaceCreateData({ nsze: sizeBlocks, ncap: sizeBlocks, flbas: blockBytes === 4096 ? 1 : 0 });
     const result = await this.checked(nsManagementSqe({ cid: 0, sel: NsManagementSel.CREATE }), 'Namespace Management (create)', data);
-    return result.dw0;
+    return { nsid: result.dw0, sizeBlocks };
+  }
+
+  /**
+   * Without Namespace Management the operator provisions namespaces up front
+   * and leaves them detached: every allocated namespace attached to no
+   * controller (the host's own stay attached to the PF) and held by no VSA
+   * is in the pool. The smallest one that fits is used whole.
+   */
+  private async takeFromPool(sizeBlocks: number, blockBytes: number, taken: ReadonlySet<number>): Promise<{ nsid: number; sizeBlocks: number }> {
+    let best: { nsid: number; sizeBlocks: number } | undefined;
+    for (const nsid of readNamespaceList(await this.identify(Cns.ALLOCATED_NS_LIST, 0))) {
+      if (taken.has(nsid)) continue;
+      if (readControllerList(await this.identify(Cns.NS_ATTACHED_CTRL_LIST, nsid)).length > 0) continue;
+      const ns = readIdentifyNamespace(await this.identify(Cns.ALLOCATED_NS, nsid));
+      const blocks = Number(ns.nsze);
+      if (ns.blockSizeBytes !== blockBytes || blocks < sizeBlocks) continue;
+      if (!best || blocks < best.sizeBlocks) best = { nsid, sizeBlocks: blocks };
+    }
+    if (!best) {
+      throw new StorageError(
+        'ENOSPC',
+        `device ${this.name} has no Namespace Management and no free pre-provisioned namespace of at least ${sizeBlocks * blockBytes} bytes with ${blockBytes}-byte blocks (docs/hardware.md)`,
+      );
+    }
+    this.options.log({ event: 'namespace-taken-from-pool', device: this.name, nsid: best.nsid, sizeBlocks: best.sizeBlocks });
+    return best;
   }
 
   async deleteNamespace(nsid: number): Promise<void> {
-    await this.checked(nsManagementSqe({ cid: 0, sel: NsManagementSel.DELETE, nsid }), 'Namespace Management (delete)');
+    if (this.namespaceManagement) {
+      await this.checked(nsManagementSqe({ cid: 0, sel: NsManagementSel.DELETE, nsid }), 'Namespace Management (delete)');
+      return;
+    }
+    await this.erase(nsid);
+  }
+
+  /**
+   * A pool namespace goes back erased, so the next VSA on it never reads
+   * this one's data. Format NVM needs the namespace attached to the
+   * controller it is sent to: attached to the PF for the command only. User
+   * data erase (SES 1) where the device offers it, else a plain format
+   * (which on QEMU, and on drives that deallocate, reads back zeroes).
+   */
+  private async erase(nsid: number): Promise<void> {
+    const ns = readIdentifyNamespace(await this.identify(Cns.ALLOCATED_NS, nsid));
+    const lbaf = getBits(ns.flbas, IDNS_FLBAS_FORMAT_SHIFT, IDNS_FLBAS_FORMAT_MASK);
+    await this.attachment(NsAttachmentSel.ATTACH, nsid, this.cntlid);
+    try {
+      const format = (ses: number) => this.command(formatNvmSqe({ cid: 0, nsid, lbaf, ses }));
+      let result = await format(FormatSes.USER_DATA_ERASE);
+      if (result.status16 !== 0) result = await format(FormatSes.NONE);
+      if (result.status16 !== 0) throw statusError(result.status16, 'Format NVM');
+    } finally {
+      await this.attachment(NsAttachmentSel.DETACH, nsid, this.cntlid);
+    }
+    this.options.log({ event: 'namespace-erased', device: this.name, nsid });
   }
 
   async resizeNamespace(_nsid: number, _sizeBlocks: number): Promise<void> {
@@ -256,6 +347,13 @@ export class LinuxNvmeDevice implements PfDriver {
     return new DataView(data.buffer);
   }
 
+  private async commandsEffects(): Promise<DataView> {
+    const data = new Uint8Array(EFFECTS_LOG_SIZE_BYTES);
+    const sqe = getLogPageSqe({ cid: 0, prp1: 0, lid: LogPageId.COMMANDS_EFFECTS, numd: logPageNumd(EFFECTS_LOG_SIZE_BYTES) });
+    await this.checked(sqe, 'Get Log Page (Commands Supported and Effects)', data);
+    return new DataView(data.buffer);
+  }
+
   private async secondaryControllers(): Promise<SecondaryControllerEntry[]> {
     return readSecondaryControllerList(await this.identify(Cns.SECONDARY_CTRL_LIST, 0));
   }
@@ -274,6 +372,14 @@ export class LinuxNvmeDevice implements PfDriver {
 function refuseUnenforceable(device: string, iops: number, kibPerSecond: number, readOnly: boolean): void {
   if (iops > 0 || kibPerSecond > 0) throw new StorageError('ENOTSUP', `device ${device}: hardware VSICs cannot enforce IOPS or bandwidth limits`);
   if (readOnly) throw new StorageError('ENOTSUP', `device ${device}: hardware VSICs cannot be made read-only`);
+}
+
+/** A PCI address as given, or the PCI address of kernel controller `nvmeN`. */
+function pciAddressOf(pf: string): string {
+  if (/^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/i.test(pf)) return pf.toLowerCase();
+  const link = `/sys/class/nvme/${pf}/device`;
+  if (!/^nvme\d+$/.test(pf) || !existsSync(link)) throw new StorageError('ENODEV', `${pf}: neither a PCI address nor a kernel nvme controller`);
+  return basename(readlinkSync(link));
 }
 
 /** Binds a PCI function to vfio-pci (driver_override, then a probe). */

@@ -34,7 +34,14 @@ export interface PfDriver {
   status(): Promise<DeviceStatus>;
   /** Secondary controller ids this device offers (VFs). */
   vsicIds(): number[];
-  createNamespace(sizeBlocks: number, blockBytes: 512 | 4096): Promise<number>;
+  /**
+   * A namespace for a new VSA: created (Namespace Management) or, on devices
+   * without it, taken from the pre-provisioned pool; `taken` are the nsids
+   * the daemon's VSAs already hold. The namespace may be larger than asked
+   * for (a pool namespace is used whole): sizeBlocks is what it has.
+   */
+  createNamespace(sizeBlocks: number, blockBytes: 512 | 4096, taken: ReadonlySet<number>): Promise<{ nsid: number; sizeBlocks: number }>;
+  /** Deleted, or erased and returned to the pool: the next VSA never sees this one's data. */
   deleteNamespace(nsid: number): Promise<void>;
   resizeNamespace(nsid: number, sizeBlocks: number): Promise<void>;
   /** Attaches the namespace to the VSIC and brings it online with the given resources and limits. */

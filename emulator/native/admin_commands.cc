@@ -552,7 +552,9 @@ class AdminCommands::Handler {
       }
       case Lid::COMMANDS_EFFECTS: {
         auto* effects = reinterpret_cast<uint32_t*>(c_.page_);
-        constexpr uint32_t kSupported = 1, kLbaContentChange = 2, kNamespaceChange = 4, kInventoryChange = 8;
+        using Effect = spec::CommandEffect;
+        constexpr uint32_t kSupported = spec::raw(Effect::CSUPP), kLbaContentChange = spec::raw(Effect::LBCC),
+                           kNamespaceChange = spec::raw(Effect::NCC), kInventoryChange = spec::raw(Effect::NIC);
         using Op = spec::AdminOpcode;
         for (Op op : {Op::DELETE_IO_SQ, Op::CREATE_IO_SQ, Op::GET_LOG_PAGE, Op::DELETE_IO_CQ, Op::CREATE_IO_CQ,
                       Op::IDENTIFY, Op::ABORT, Op::SET_FEATURES, Op::GET_FEATURES, Op::ASYNC_EVENT_REQUEST})

@@ -14,6 +14,7 @@ const OPC_GET_FEATURES = 0x0a;
 const OPC_NAMESPACE_MANAGEMENT = 0x0d;
 const OPC_NAMESPACE_ATTACHMENT = 0x15;
 const OPC_VIRTUALIZATION_MANAGEMENT = 0x1c;
+const OPC_FORMAT_NVM = 0x80;
 
 /** NSID that addresses every namespace (or none in particular) at once. */
 export const NSID_BROADCAST = 0xffffffff;
@@ -1090,3 +1091,49 @@ export const FORMAT_NVM_CDW10_PIL_MASK = 0x1;
 /** Secure erase: 0 none, 1 user data erase, 2 cryptographic erase. */
 export const FORMAT_NVM_CDW10_SES_SHIFT = 9;
 export const FORMAT_NVM_CDW10_SES_MASK = 0x7;
+
+/** Format NVM's Secure Erase Settings. */
+export const FormatSes = {
+  NONE: 0,
+  USER_DATA_ERASE: 1,
+  CRYPTOGRAPHIC_ERASE: 2,
+} as const;
+
+export interface FormatNvmFields {
+  cid: number;
+  nsid: number;
+  /** Index into the namespace's LBA format list. */
+  lbaf: number;
+  ses?: number;
+}
+
+export function formatNvmSqe(f: FormatNvmFields): SqeFields {
+  return {
+    opc: OPC_FORMAT_NVM,
+    cid: f.cid,
+    nsid: f.nsid,
+    cdw10: putBits(f.lbaf, FORMAT_NVM_CDW10_LBAF_SHIFT, FORMAT_NVM_CDW10_LBAF_MASK) | putBits(f.ses ?? FormatSes.NONE, FORMAT_NVM_CDW10_SES_SHIFT, FORMAT_NVM_CDW10_SES_MASK),
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Commands Supported and Effects log (LID 05h), 4096 bytes: one 32-bit entry
+// per admin opcode (ACS), then one per I/O opcode (IOCS).
+
+export const EFFECTS_LOG_SIZE_BYTES = 4096;
+export const EFFECTS_LOG_ACS_OFFSET = 0;
+export const EFFECTS_LOG_IOCS_OFFSET = 1024;
+
+/** Bits of a Commands Supported and Effects entry. */
+export const CommandEffect = {
+  CSUPP: 0x1,
+  LBCC: 0x2,
+  NCC: 0x4,
+  NIC: 0x8,
+  CCC: 0x10,
+} as const;
+
+/** Whether the log says admin command `opcode` is supported. */
+export function adminCommandSupported(log: DataView, opcode: number): boolean {
+  return (log.getUint32(EFFECTS_LOG_ACS_OFFSET + opcode * 4, true) & CommandEffect.CSUPP) !== 0;
+}

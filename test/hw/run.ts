@@ -6,7 +6,7 @@
  *
  *   node --import tsx test/hw/run.ts [guest-command...]
  *
- * Without a command it runs the guest suite (test/hw/guest/vfio.ts). Exits
+ * Without a command it runs the guest suite (test/hw/guest/suite.ts). Exits
  * with the guest command's status, or 2 when the rig itself fails (QEMU
  * cannot be installed, the guest did not finish in time, ...).
  * OFFPATH_HW_TIMEOUT_S bounds the boot (default 240); OFFPATH_HW_QUIET=1
@@ -22,7 +22,7 @@ import { boot } from './qemu.js';
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const HW_DIR = join(REPO_ROOT, 'build', 'hw');
 export const SHARE_DIR = join(HW_DIR, 'share');
-export const DEFAULT_GUEST_COMMAND = ['node', '--import', 'tsx', 'test/hw/guest/vfio.ts'];
+export const DEFAULT_GUEST_COMMAND = ['node', '--import', 'tsx', 'test/hw/guest/suite.ts'];
 /** Namespaces of the emulated subsystem: nsid 1..4, detached at boot. */
 export const NAMESPACE_COUNT = 4;
 export const NAMESPACE_BYTES = 64 << 20;

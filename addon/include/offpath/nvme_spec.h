@@ -1285,4 +1285,20 @@ inline constexpr Field32 CDW10_PIL{8, 0x1};
 inline constexpr Field32 CDW10_SES{9, 0x7};
 }  // namespace format_nvm
 
+// Commands Supported and Effects log (LID 05h): one entry per admin opcode,
+// then one per I/O opcode.
+struct CommandsEffectsLog {
+  uint32_t acs[256];
+  uint32_t iocs[256];
+  uint8_t reserved[2048];
+};
+static_assert(sizeof(CommandsEffectsLog) == 4096);
+static_assert(offsetof(CommandsEffectsLog, iocs) == 1024);
+
+// Bits of a Commands Supported and Effects entry.
+enum class CommandEffect : uint32_t { CSUPP = 0x1, LBCC = 0x2, NCC = 0x4, NIC = 0x8, CCC = 0x10 };
+
+// Format NVM's Secure Erase Settings (CDW10.SES).
+enum class FormatSes : uint8_t { NONE = 0x0, USER_DATA_ERASE = 0x1, CRYPTOGRAPHIC_ERASE = 0x2 };
+
 }  // namespace offpath::nvme
