@@ -35,12 +35,8 @@ export interface OpenOptions {
  */
 export type VsaTarget = { capability: string; daemon?: string } | string | { socket: string } | { fd: number } | { vfio: VfioTarget };
 
-/** Everything a worker thread needs to drive its own queue pair (structured-cloneable). */
-export interface QueueHandle {
-  transport: 'emu';
-  barFd: number;
-  wakeFd: number;
-  lifelineFd: number;
+/** What every worker queue handle carries: the queue pair, its memory and the VSA. */
+interface QueueHandleCommon {
   regionFd: number;
   regionIova: number;
   regionBytes: number;
@@ -50,6 +46,18 @@ export interface QueueHandle {
   interruptFd: number;
   geometry: VsaGeometry;
 }
+
+/**
+ * Everything a worker thread needs to drive its own queue pair
+ * (structured-cloneable): descriptors are process-wide, so the worker maps
+ * the same BAR and the same DMA memory the handle names. On `vfio` the
+ * region is already in the VF's IOMMU domain (mapped by the thread that made
+ * the handle); the worker's second mapping of the same memfd pages is what
+ * the device reads and writes.
+ */
+export type QueueHandle =
+  | (QueueHandleCommon & { transport: 'emu'; barFd: number; wakeFd: number; lifelineFd: number })
+  | (QueueHandleCommon & { transport: 'vfio'; deviceFd: number });
 
 const DEFAULT_ENTRIES = 256;
 const DEFAULT_POOL_BYTES = 16 << 20;
@@ -96,13 +104,22 @@ export class Vsa extends VsaQueue {
   /** @internal The daemon connection this VSA was opened through (closed with it). */
   attachSession(session: Channel): void {
     this.session = session;
+    // The session is the lease on the VSIC. A daemon that stops (or dies)
+    // closes it before its VSIC is taken offline or its emulator exits:
+    // fail on the hang-up with ECONNRESET, rather than with whatever the
+    // VSIC does next (offline: CSTS.CFS, ECONTROLLERFATAL).
+    session.onClose = () => {
+      if (!this.closed) this.fail(new StorageError('ECONNRESET', `VSA ${this.name}: the daemon ended the session`));
+    };
   }
 
   /** Creates a queue pair for a worker thread; pass the handle in workerData and call openQueue() there. */
   async queueHandle(options: { queueEntries?: number; poolBytes?: number } = {}): Promise<QueueHandle> {
     if (this.closed) throw new StorageError('ECLOSED', `VSA ${this.name} is closed`);
     const transport = this.controller.transport;
-    if (!(transport instanceof EmuTransport)) throw new StorageError('ENOTSUP', `worker queues are not supported on transport ${transport.kind}`);
+    if (!(transport instanceof EmuTransport) && !(transport instanceof VfioTransport)) {
+      throw new StorageError('ENOTSUP', `worker queues are not supported on transport ${transport.kind}`);
+    }
     const entries = checkedEntries(options.queueEntries);
     const layout = queueRegionLayout(entries, checkedPool(options.poolBytes));
     const sqid = this.controller.allocateQueueId();
@@ -110,12 +127,7 @@ export class Vsa extends VsaQueue {
     const interrupts = await this.controller.createIoQueues(sqid, entries, region.iova + layout.sqOffset, region.iova + layout.cqOffset, sqid);
     const interruptFd = interrupts ? await transport.interruptFd(sqid) : -1;
     this.workerQueues.set(sqid, region);
-    const { barFd, wakeFd, connectionFd } = transport.handles;
-    return {
-      transport: 'emu',
-      barFd,
-      wakeFd,
-      lifelineFd: connectionFd,
+    const common: QueueHandleCommon = {
       regionFd: region.fd,
       regionIova: region.iova,
       regionBytes: region.lengthBytes,
@@ -125,6 +137,9 @@ export class Vsa extends VsaQueue {
       interruptFd,
       geometry: this.geometryOf(),
     };
+    if (transport instanceof VfioTransport) return { transport: 'vfio', deviceFd: transport.deviceFd, ...common };
+    const { barFd, wakeFd, connectionFd } = transport.handles;
+    return { transport: 'emu', barFd, wakeFd, lifelineFd: connectionFd, ...common };
   }
 
   private geometryOf(): VsaGeometry {
@@ -261,21 +276,42 @@ async function openOnTransport(transport: EmuTransport | VfioTransport, options:
  * handle may close its copies without pulling them from under this one.
  */
 export function openQueue(handle: QueueHandle): VsaQueue {
-  if (handle?.transport !== 'emu') throw new TypeError('not a queue handle');
+  if (handle?.transport !== 'emu' && handle?.transport !== 'vfio') throw new TypeError('not a queue handle');
+  const interruptFd = handle.interruptFd >= 0 ? native.dupFd(handle.interruptFd) : -1;
+  const common = {
+    geometry: handle.geometry,
+    dstrd: handle.dstrd,
+    sqid: handle.sqid,
+    entries: handle.entries,
+    interruptFd,
+  };
+  if (handle.transport === 'vfio') {
+    // No lifeline on vfio: a VF taken offline (revocation) or failed reports
+    // CSTS.CFS, which the queue's health check turns into ECONTROLLERFATAL.
+    const bar = native.vfioMmapRegion(handle.deviceFd, native.vfioConstants.PCI_BAR0_REGION_INDEX);
+    const region = DmaRegion.adopt(handle.regionFd, handle.regionIova, handle.regionBytes);
+    return new VsaQueue({
+      ...common,
+      bar,
+      notify: () => {},
+      region,
+      lifelineFd: -1,
+      ownedFds: interruptFd >= 0 ? [interruptFd] : [],
+      release: () => {
+        region.abandon();
+        native.munmap(bar);
+      },
+    });
+  }
   const bar = native.mmap(handle.barFd, EMU_BAR_BYTES);
   const region = DmaRegion.adopt(handle.regionFd, handle.regionIova, handle.regionBytes);
   const wakeFd = native.dupFd(handle.wakeFd);
   const lifelineFd = native.dupFd(handle.lifelineFd);
-  const interruptFd = handle.interruptFd >= 0 ? native.dupFd(handle.interruptFd) : -1;
   return new VsaQueue({
-    geometry: handle.geometry,
+    ...common,
     bar,
-    dstrd: handle.dstrd,
     notify: emuNotifier(bar, wakeFd),
     region,
-    sqid: handle.sqid,
-    entries: handle.entries,
-    interruptFd,
     lifelineFd,
     ownedFds: interruptFd >= 0 ? [wakeFd, lifelineFd, interruptFd] : [wakeFd, lifelineFd],
     release: () => {

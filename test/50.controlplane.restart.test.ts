@@ -3,9 +3,10 @@
 // its capabilities — an old token opens its VSA and reads what was written,
 // a revoked one stays revoked, a read-only one stays read-only.
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cleanup, grant, openApp, runCli, sleep, startDaemon, tryOpen, type DaemonProcess } from './helpers/daemon.js';
+import { cleanup, grant, openApp, runCli, sleep, startDaemon, tempDir, tryOpen, type DaemonProcess } from './helpers/daemon.js';
 
 let daemon: DaemonProcess;
 const tokens: Record<string, { token: string; id: string }> = {};
@@ -135,6 +136,27 @@ test('after a crash (SIGKILL) the daemon can be started again and old tokens sti
   assert.is((await again.app.call({ op: 'check', block: 2000, blocks: 64, tag: 0xc4a5 })).match, 64, 'FUA writes survive a crash');
   assert.is((await again.app.call({ op: 'check', block: 0, blocks: 512, tag: 0xd00d })).match, 512);
   await again.app.exit();
+});
+
+// Found by the soak (bench/soak.ts): on SIGTERM the daemon takes every
+// VSIC offline before its emulator stops, so an application polling for a
+// completion used to see the VSIC's fatal status (ECONTROLLERFATAL) — or
+// ECONNRESET, depending on timing. The session ending is what it must see.
+test('SIGTERM while applications have I/O in flight: every one fails with ECONNRESET', async () => {
+  const apps = [];
+  for (let i = 0; i < 4; i++) {
+    await daemon.json(['vsa', 'create', `inflight-${i}`, '--size', '8M']);
+    const { app } = await openApp(daemon, (await grant(daemon, `inflight-${i}`)).token);
+    await app.call({ op: 'workload', qd: 16, tag: 0x5e55 + i, log: join(tempDir(), 'workload.json'), runningAfter: 500 });
+    await app.event('workload-running');
+    apps.push(app);
+  }
+  assert.is((await daemon.stop()).code, 0);
+  for (const app of apps) {
+    const stopped = await app.event('workload-stopped', 5000);
+    assert.equal(Object.keys(stopped.codes), ['ECONNRESET'], `every failed request says the session ended: ${JSON.stringify(stopped.codes)}`);
+    await app.exit();
+  }
 });
 
 test.run();

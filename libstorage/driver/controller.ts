@@ -131,9 +131,13 @@ export class NvmeController {
   /** Called (once) when the controller or its transport is lost. */
   readonly lostListeners: Array<(error: StorageError) => void> = [];
   private nextQueueId = 1;
+  /** Ids of deleted queue pairs, handed out again before new ones. */
+  private readonly freeQueueIds: number[] = [];
 
-  /** A queue id not used by this driver yet (1..granted). */
+  /** A queue id not in use by this driver (1..granted). */
   allocateQueueId(): number {
+    const reused = this.freeQueueIds.pop();
+    if (reused !== undefined) return reused;
     if (this.nextQueueId > this.grantedQueuePairs) {
       throw new StorageError('ENOSPC', `all ${this.grantedQueuePairs} I/O queue pairs of this controller are in use`);
     }
@@ -366,6 +370,8 @@ export class NvmeController {
     if (this.lostError) return;
     await this.adminChecked(deleteIoQueueSqe({ opc: AdminOpcode.DELETE_IO_SQ, cid: 0, qid }), 'Delete I/O SQ');
     await this.adminChecked(deleteIoQueueSqe({ opc: AdminOpcode.DELETE_IO_CQ, cid: 0, qid }), 'Delete I/O CQ');
+    // Only once the controller has let go of it: a failed delete keeps the id out of use.
+    this.freeQueueIds.push(qid);
   }
 
   /** Creates an I/O CQ and SQ with the same id; rings live in a region of their own. */

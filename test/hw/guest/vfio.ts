@@ -23,6 +23,7 @@ import { VfioTransport, receiveVfioHandover, vfioGroupPath } from '../../../libs
 import type { Vsa } from '../../../libstorage/vsa.js';
 import { LinuxNvmeDevice } from '../../../controlplane/pf/linux-device.js';
 import { dataCheckAreas, dataChecks, sameBytes } from '../../checks/data-checks.js';
+import { checkWorkerStripes } from '../../checks/worker-checks.js';
 import { Read, Write, pattern, rw, statusOf } from '../../helpers/nvme.js';
 import { finish, manifest, setup, sha256, test } from './harness.js';
 import { openVfio } from './open-vfio.js';
@@ -193,6 +194,12 @@ test('second VF (4096-byte blocks): round trips; the VFs cannot see each other\'
   }
   await vf2.vsa!.read(0, back2);
   sameBytes(back2, two, "VF2's data untouched");
+});
+
+test('worker threads on the VF: a queue pair each, every stripe read back', async () => {
+  // VF1 has 3 I/O queue pairs: the VSA's own and one for each of two
+  // workers (the ids the tests before used are free again).
+  await checkWorkerStripes(vfs[0]!.vsa!, VF_QUEUES - 2, 64);
 });
 
 test('cross-check: what VFIO wrote, the kernel nvme driver reads back (after close and FLR)', async () => {
