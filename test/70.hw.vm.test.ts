@@ -63,7 +63,7 @@ if (blocker !== undefined && process.env.OFFPATH_HW !== '1') {
 
   test('guest suite in the VM: every check passes', async () => {
     assert.is(blocker, undefined, `the VM rig cannot run here: ${blocker}`);
-    run = await runInVm(DEFAULT_GUEST_COMMAND, { timeoutMs: 240_000, log: (line) => console.log(`  hw: ${line}`) });
+    run = await runInVm(DEFAULT_GUEST_COMMAND, { timeoutMs: 420_000, log: (line) => console.log(`  hw: ${line}`) });
     const summary = /(\d+) passed, (\d+) failed/.exec(run.output);
     console.log(`  hw: ${summary?.[0] ?? 'no summary'}; VM ${(run.bootMs / 1000).toFixed(1)} s, total ${(run.totalMs / 1000).toFixed(1)} s`);
     if (run.status !== 0 || !summary || summary[2] !== '0') {

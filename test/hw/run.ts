@@ -9,7 +9,7 @@
  * Without a command it runs the guest suite (test/hw/guest/suite.ts). Exits
  * with the guest command's status, or 2 when the rig itself fails (QEMU
  * cannot be installed, the guest did not finish in time, ...).
- * OFFPATH_HW_TIMEOUT_S bounds the boot (default 240); OFFPATH_HW_QUIET=1
+ * OFFPATH_HW_TIMEOUT_S bounds the boot (default 420); OFFPATH_HW_QUIET=1
  * keeps the console off stdout.
  */
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -93,7 +93,7 @@ export async function runInVm(command: string[], options: VmOptions = {}): Promi
       initrd,
       shareDir: SHARE_DIR,
       namespaces,
-      timeoutMs: options.timeoutMs ?? 240_000,
+      timeoutMs: options.timeoutMs ?? 420_000,
       consoleLog: join(HW_DIR, 'console.log'),
       onConsole: options.onConsole,
     });
@@ -101,7 +101,7 @@ export async function runInVm(command: string[], options: VmOptions = {}): Promi
     const outputFile = join(SHARE_DIR, SHARE_OUTPUT);
     const status = existsSync(statusFile) ? Number(readFileSync(statusFile, 'utf8').trim()) : null;
     const output = existsSync(outputFile) ? readFileSync(outputFile, 'utf8') : '';
-    if (result.timedOut) log(`QEMU killed after ${options.timeoutMs ?? 240_000} ms`);
+    if (result.timedOut) log(`QEMU killed after ${options.timeoutMs ?? 420_000} ms`);
     else if (result.qemuStatus !== 0) log(`QEMU exited with ${result.qemuStatus ?? result.signal}`);
     return {
       status,
@@ -124,7 +124,7 @@ async function main(): Promise<void> {
   let run: VmRun;
   try {
     run = await runInVm(command, {
-      timeoutMs: Number(process.env.OFFPATH_HW_TIMEOUT_S ?? 240) * 1000,
+      timeoutMs: Number(process.env.OFFPATH_HW_TIMEOUT_S ?? 420) * 1000,
       onConsole: quiet ? undefined : (chunk) => process.stdout.write(chunk),
     });
   } catch (error) {
