@@ -155,6 +155,7 @@ export interface NativeAddon {
     PCI_INTX_IRQ_INDEX: number;
     PCI_MSI_IRQ_INDEX: number;
     PCI_MSIX_IRQ_INDEX: number;
+    PCI_REQ_IRQ_INDEX: number;
   };
 
   // Further exports are typed by the modules that use them.

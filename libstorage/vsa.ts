@@ -57,7 +57,7 @@ interface QueueHandleCommon {
  */
 export type QueueHandle =
   | (QueueHandleCommon & { transport: 'emu'; barFd: number; wakeFd: number; lifelineFd: number })
-  | (QueueHandleCommon & { transport: 'vfio'; deviceFd: number });
+  | (QueueHandleCommon & { transport: 'vfio'; deviceFd: number; lifelineFd: number });
 
 const DEFAULT_ENTRIES = 256;
 const DEFAULT_POOL_BYTES = 16 << 20;
@@ -137,7 +137,7 @@ export class Vsa extends VsaQueue {
       interruptFd,
       geometry: this.geometryOf(),
     };
-    if (transport instanceof VfioTransport) return { transport: 'vfio', deviceFd: transport.deviceFd, ...common };
+    if (transport instanceof VfioTransport) return { transport: 'vfio', deviceFd: transport.deviceFd, lifelineFd: transport.lifelineFd, ...common };
     const { barFd, wakeFd, connectionFd } = transport.handles;
     return { transport: 'emu', barFd, wakeFd, lifelineFd: connectionFd, ...common };
   }
@@ -286,17 +286,20 @@ export function openQueue(handle: QueueHandle): VsaQueue {
     interruptFd,
   };
   if (handle.transport === 'vfio') {
-    // No lifeline on vfio: a VF taken offline (revocation) or failed reports
-    // CSTS.CFS, which the queue's health check turns into ECONTROLLERFATAL.
+    // The lifeline hangs up when the VSA's transport closes (the VSA closed,
+    // or the device is being removed). A VF taken offline under it
+    // (revocation) reports CSTS.CFS, which the health check turns into
+    // ECONTROLLERFATAL.
     const bar = native.vfioMmapRegion(handle.deviceFd, native.vfioConstants.PCI_BAR0_REGION_INDEX);
     const region = DmaRegion.adopt(handle.regionFd, handle.regionIova, handle.regionBytes);
+    const lifelineFd = native.dupFd(handle.lifelineFd);
     return new VsaQueue({
       ...common,
       bar,
       notify: () => {},
       region,
-      lifelineFd: -1,
-      ownedFds: interruptFd >= 0 ? [interruptFd] : [],
+      lifelineFd,
+      ownedFds: interruptFd >= 0 ? [lifelineFd, interruptFd] : [lifelineFd],
       release: () => {
         region.abandon();
         native.munmap(bar);

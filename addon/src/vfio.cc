@@ -391,6 +391,7 @@ void RegisterVfio(Napi::Env env, Napi::Object exports) {
   constants.Set("PCI_INTX_IRQ_INDEX", static_cast<int>(VFIO_PCI_INTX_IRQ_INDEX));
   constants.Set("PCI_MSI_IRQ_INDEX", static_cast<int>(VFIO_PCI_MSI_IRQ_INDEX));
   constants.Set("PCI_MSIX_IRQ_INDEX", static_cast<int>(VFIO_PCI_MSIX_IRQ_INDEX));
+  constants.Set("PCI_REQ_IRQ_INDEX", static_cast<int>(VFIO_PCI_REQ_IRQ_INDEX));
   exports.Set("vfioConstants", constants);
 }
 

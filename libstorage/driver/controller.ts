@@ -124,8 +124,8 @@ export class NvmeController {
     this.cap = decodeCap(this.registers.cap);
     this.timeoutMs = Math.max(capTimeoutMs(this.cap), 500);
     this.adminTimeoutMs = options.adminTimeoutMs ?? this.timeoutMs;
-    transport.onLost = () =>
-      this.markLost(new StorageError('ECONNRESET', `the controller went away (${transport.kind} connection closed)`), LOST_STATUS);
+    transport.onLost = (error) =>
+      this.markLost(error ?? new StorageError('ECONNRESET', `the controller went away (${transport.kind} connection closed)`), LOST_STATUS);
   }
 
   /** Called (once) when the controller or its transport is lost. */

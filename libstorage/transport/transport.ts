@@ -4,6 +4,7 @@
  * every transport; only these operations differ between the software VSIC
  * (`emu`) and a hardware VF through VFIO (`vfio`).
  */
+import type { StorageError } from '../errors.js';
 import type { DmaAllocation } from '../native.js';
 
 export interface Transport {
@@ -23,6 +24,6 @@ export interface Transport {
    */
   notify(): void;
   close(): void;
-  /** Set by the driver: called once if the controller goes away underneath it. */
-  onLost?: (() => void) | undefined;
+  /** Set by the driver: called once if the controller goes away underneath it (with why, when the transport knows). */
+  onLost?: ((error?: StorageError) => void) | undefined;
 }

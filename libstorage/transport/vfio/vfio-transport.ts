@@ -16,7 +16,7 @@
 import { readlinkSync } from 'node:fs';
 import { basename } from 'node:path';
 import { StorageError } from '../../errors.js';
-import { native, type DmaAllocation } from '../../native.js';
+import { native, READABLE, type DmaAllocation, type FdWatcher } from '../../native.js';
 import type { Transport } from '../transport.js';
 import { IOVA_PAGE_BYTES, IovaAllocator } from './iova.js';
 
@@ -106,7 +106,12 @@ export class VfioTransport implements Transport {
   private readonly interruptFds = new Map<number, number>();
   private msixVectors = 0;
   private closed = false;
-  onLost: (() => void) | undefined;
+  /** The device-request eventfd: vfio-pci signals it when the host wants the device back (removal, unbind). */
+  private requestFd = -1;
+  private requestWatcher: FdWatcher | undefined;
+  /** Worker queues' lifeline: they hold the other end, which hangs up when this transport closes. */
+  private lifeline: [number, number] | undefined;
+  onLost: ((error?: StorageError) => void) | undefined;
 
   private constructor(deviceFd: number, containerFd: number, groupFd: number, device: string) {
     this.deviceFd = deviceFd;
@@ -138,6 +143,50 @@ export class VfioTransport implements Transport {
     );
     this.enableMsix();
     this.bar = native.vfioMmapRegion(deviceFd, PCI_BAR0_REGION_INDEX);
+    this.watchDeviceRequests();
+  }
+
+  /**
+   * Surprise removal the VFIO way: when the host removes or unbinds the VF,
+   * vfio-pci signals the device-request eventfd and waits for user space to
+   * let go. Everything outstanding fails with ENODEV and the device is
+   * released at once (BAR unmapped, DMA unmapped, descriptors closed), so the
+   * removal can complete; worker queues see their lifeline hang up.
+   */
+  private watchDeviceRequests(): void {
+    const { PCI_REQ_IRQ_INDEX } = native.vfioConstants;
+    const irq = native.vfioIrqInfo(this.deviceFd, PCI_REQ_IRQ_INDEX);
+    if (irq.count === 0 || !irq.eventfd) return;
+    const fd = native.eventfdCreate();
+    try {
+      native.vfioSetIrqs(this.deviceFd, PCI_REQ_IRQ_INDEX, 0, [fd]);
+    } catch {
+      native.closeFd(fd);
+      return; // an older vfio-pci: no notice, removal waits for close()
+    }
+    this.requestFd = fd;
+    this.requestWatcher = new native.FdWatcher(fd, () => this.deviceRequested());
+    this.requestWatcher.start(READABLE);
+    // Waiting for a removal notice is no reason to keep the process alive.
+    this.requestWatcher.unref();
+  }
+
+  private deviceRequested(): void {
+    native.eventfdRead(this.requestFd);
+    if (this.closed) return;
+    const lost = new StorageError('ENODEV', `${this.device}: the host is taking the device back (removal or unbind); it was released`);
+    try {
+      this.onLost?.(lost);
+    } finally {
+      this.close();
+    }
+  }
+
+  /** A descriptor that hangs up when this transport closes (for worker queues on other threads). */
+  get lifelineFd(): number {
+    this.checkOpen();
+    this.lifeline ??= native.seqpacketPair();
+    return this.lifeline[1];
   }
 
   /**
@@ -250,6 +299,11 @@ export class VfioTransport implements Transport {
     }
     for (const fd of this.interruptFds.values()) native.closeFd(fd);
     this.interruptFds.clear();
+    this.requestWatcher?.close();
+    if (this.requestFd >= 0) native.closeFd(this.requestFd);
+    this.requestFd = -1;
+    if (this.lifeline) for (const fd of this.lifeline) native.closeFd(fd);
+    this.lifeline = undefined;
     for (const [iova, bytes] of this.mappings) {
       try {
         native.vfioUnmapDma(this.containerFd, iova, bytes);

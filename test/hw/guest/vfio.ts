@@ -8,8 +8,8 @@
  * driver. Registered in order with the guest harness; test/hw/guest/suite.ts
  * runs them.
  */
-import { spawnSync } from 'node:child_process';
-import { closeSync, openSync, readSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, openSync, readSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
@@ -24,6 +24,7 @@ import type { Vsa } from '../../../libstorage/vsa.js';
 import { LinuxNvmeDevice } from '../../../controlplane/pf/linux-device.js';
 import { dataCheckAreas, dataChecks, sameBytes } from '../../checks/data-checks.js';
 import { checkWorkerStripes } from '../../checks/worker-checks.js';
+import { tsWorker } from '../../helpers/child.js';
 import { Read, Write, pattern, rw, statusOf } from '../../helpers/nvme.js';
 import { finish, manifest, setup, sha256, test } from './harness.js';
 import { openVfio } from './open-vfio.js';
@@ -270,6 +271,48 @@ test('handover: a VF opened by another process (the daemon\'s role) is driven he
     native.closeFd(listenFd);
     rmSync(socketPath, { force: true });
   }
+});
+
+test('the host takes a VF back while in use (unbind): I/O fails with ENODEV, workers let go too, the unbind completes', async () => {
+  const vf2 = vfs[1]!;
+  const { vsa } = await openVfio({ device: vf2.address });
+  const buffer = Buffer.alloc(vsa.blockSize);
+  await vsa.read(0, buffer);
+  // A worker thread with its own queue pair (and its own BAR mapping, which
+  // would hold the device if the worker never let go).
+  const worker = tsWorker(new URL('../../fixtures/vsa-worker-until-lost.ts', import.meta.url), { handle: await vsa.queueHandle({ queueEntries: 16, poolBytes: 1 << 20 }) });
+  const workerDone = new Promise<{ code?: string; reads: number }>((resolve, reject) => {
+    worker.on('message', (message) => {
+      if (!message.ready) resolve(message);
+    });
+    worker.once('error', reject);
+  });
+  await new Promise((resolve) => worker.once('message', resolve));
+  let reads = 0;
+  const failure = (async () => {
+    for (;;) {
+      try {
+        await vsa.read((reads++ % 64) * vsa.blockSize, buffer);
+      } catch (error) {
+        return error as StorageError;
+      }
+    }
+  })();
+  // What the host does when it wants a device back (unbind, hot removal,
+  // SR-IOV off): vfio-pci asks the user to release it and waits until it has.
+  const started = Date.now();
+  const unbind = spawn('sh', ['-c', `echo ${vf2.address} > /sys/bus/pci/drivers/vfio-pci/unbind`], { stdio: 'ignore' });
+  const unbound = new Promise<number | null>((resolve) => unbind.on('exit', resolve));
+  const error = await failure;
+  assert.equal(error.code, 'ENODEV', `the I/O error says the device is going: ${error.code} ${error.message}`);
+  const inWorker = await workerDone;
+  assert.equal(inWorker.code, 'ECONNRESET', `the worker's queue failed too: ${JSON.stringify(inWorker)}`);
+  const status = await Promise.race([unbound, new Promise<'stuck'>((resolve) => setTimeout(() => resolve('stuck'), 30_000))]);
+  assert.equal(status, 0, 'the unbind completed: the library and its worker let go of the device');
+  assert.equal(existsSync(`/sys/bus/pci/devices/${vf2.address}/driver`), false, 'the VF has no driver now');
+  console.log(`    ${reads} reads (worker ${inWorker.reads}), then ENODEV; unbind complete ${Date.now() - started} ms after it started`);
+  await vsa.close();
+  await assert.rejects(async () => vsa.read(0, buffer), (e: StorageError) => e instanceof StorageError, 'later calls refuse');
 });
 
 test('Linux PF driver (admin pass-through + sysfs): VSICs bound, handed over as VFIO descriptors, unbound', async () => {
