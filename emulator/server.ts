@@ -30,9 +30,15 @@ export interface StoreOptions {
   faults?: Record<string, unknown>;
 }
 
+/** An open `native.EmuStore` object: the emulator serves it as it is (tests cut its power while it runs). */
+export interface SharedStore {
+  readonly capacityBytes: number;
+  readonly closed: boolean;
+}
+
 export interface EmulatorOptions {
   socketDir: string;
-  store: StoreOptions;
+  store: StoreOptions | SharedStore;
   secondaryControllers?: number;
   pollers?: number;
   spinUs?: number;
@@ -183,7 +189,7 @@ export class EmulatorServer {
     for (let cntlid = 0; cntlid < this.subsystem.controllerCount; cntlid++) {
       this.endpoints.push(new Endpoint(this, cntlid, join(options.socketDir, controllerSocketName(cntlid))));
     }
-    this.log({ event: 'started', controllers: this.subsystem.controllerCount, store: options.store.kind });
+    this.log({ event: 'started', controllers: this.subsystem.controllerCount, store: 'kind' in options.store ? options.store.kind : 'shared' });
   }
 
   log(event: Record<string, unknown>): void {

@@ -217,15 +217,18 @@ test('torn writes: a multi-block write survives in part, at the tear granularity
   assert.ok(mixed > 0, 'some 4 KiB block was torn between its sectors');
 });
 
-test('a broken Flush acknowledges and keeps nothing — which a cut exposes', () => {
+test('a broken Flush (a device lying about durability) acknowledges Flush and FUA and keeps nothing — which a cut exposes', () => {
   for (const broken of [false, true]) {
     const store = memory({ powerLoss: { seed: 3 } });
     const nsid = store.createNamespace(16, 4096);
     store.setBrokenFlush(broken);
     assert.is(store.write(nsid, 0, 4, patternBuffer(4, 4096, 1, nsid, 0)), Status.SUCCESS);
     assert.is(store.flush(), Status.SUCCESS, 'Flush reports success either way');
+    assert.is(store.write(nsid, 8, 2, patternBuffer(2, 4096, 2, nsid, 8), true), Status.SUCCESS, 'so does a FUA write');
+    assert.is(store.writeZeroes(nsid, 0, 1, true), Status.SUCCESS, 'and a FUA Write Zeroes');
     const reopened = new PowerStore({ image: store.cut({ survive: 0 }) });
-    assert.equal(versions(reopened, nsid, 0, 4, 4096), broken ? [0, 0, 0, 0] : [1, 1, 1, 1]);
+    assert.equal(versions(reopened, nsid, 0, 4, 4096), broken ? [0, 0, 0, 0] : [0, 1, 1, 1]);
+    assert.equal(versions(reopened, nsid, 8, 2, 4096), broken ? [0, 0] : [2, 2]);
     reopened.close();
   }
 });

@@ -105,6 +105,19 @@ test('group commit: 2000 concurrent sets go out in a few frames, every one ackno
   await store.close();
 });
 
+test('a multi-key DEL of absent keys stages nothing, and nothing waits for it (sync, close)', async () => {
+  const store = await KvStore.open(fixture!.vsa, {});
+  await store.set('present', 'x');
+  const before = store.stagedSeq;
+  const keys = ['absent:1', 'absent:2'].map((key) => Buffer.from(key));
+  const seqs = store.atomic(recordBytes(8, 0) * 2, () => keys.map((key) => store.remove(key.toString('latin1'), key)), true);
+  assert.equal(seqs, [0, 0]);
+  assert.is(store.stagedSeq, before, 'the empty group is nothing to wait for');
+  const timeout = new Promise((resolve) => setTimeout(() => resolve('timed out'), 2000).unref());
+  assert.is(await Promise.race([store.sync().then(() => 'synced'), timeout]), 'synced');
+  assert.is(await Promise.race([store.close().then(() => 'closed'), timeout]), 'closed');
+});
+
 /** LSN of the frame holding the newest change, and its VSA offset. */
 function lastFrameOffset(store: KvStore): number {
   const stats = store.stats();

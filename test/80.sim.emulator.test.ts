@@ -5,25 +5,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { replaySeed, runSim as run, simRunner as runner, simSummary as summary } from './helpers/sim.js';
 import { runEmulatorCut } from './sim/emulator-sim.js';
-
-const runner = join(dirname(fileURLToPath(import.meta.url)), 'sim', 'run.ts');
-
-function run(...args: string[]): { status: number | null; lines: string[]; last: string } {
-  const child = spawnSync(process.execPath, ['--import', 'tsx', runner, ...args], { encoding: 'utf8', timeout: 300_000 });
-  assert.is(child.stderr, '', 'the runner writes nothing to stderr');
-  const lines = child.stdout.trimEnd().split('\n');
-  return { status: child.status, lines, last: lines[lines.length - 1]! };
-}
-
-function summary(last: string): { cuts: number; lost: number; unrecoverable: number; seed: number } {
-  const match = /^cuts=(\d+) lost=(\d+) unrecoverable=(\d+) seed=(\d+)$/.exec(last);
-  assert.ok(match, `the last line is the summary: ${JSON.stringify(last)}`);
-  const [, cuts, lost, unrecoverable, seed] = match!.map(Number);
-  return { cuts: cuts!, lost: lost!, unrecoverable: unrecoverable!, seed: seed! };
-}
 
 test('100 power cuts at random points: nothing durable is lost, every recovery succeeds', () => {
   const { status, lines, last } = run('--cuts', '100', '--seed', '8021', '--target', 'emulator', '--quiet');
@@ -38,10 +21,8 @@ test('with Flush broken on purpose the simulation reports lost data, and a faili
   assert.is(totals.cuts, 40);
   assert.ok(totals.lost > 0, `a broken flush went unnoticed: ${last}`);
   assert.is(status, 1, 'lost data fails the run');
-  const replay = lines.find((line) => line.trim().startsWith('replay:'));
-  assert.ok(replay, 'a failing cut prints how to replay it');
-  const seed = /--seed (\d+)/.exec(replay!)![1]!;
-  assert.ok(replay!.includes('--broken-flush'));
+  const seed = String(replaySeed(lines));
+  assert.ok(lines.some((line) => line.includes(`--seed ${seed} --broken-flush`)), 'the replay command keeps --broken-flush');
   const again = run('--cuts', '1', '--seed', seed, '--target', 'emulator', '--broken-flush', '--quiet');
   const one = summary(again.last);
   assert.ok(one.cuts === 1 && one.lost > 0, `replaying seed ${seed}: ${again.last}`);

@@ -7,6 +7,7 @@
 
 #include "errors.h"
 #include "registry.h"
+#include "store_binding.h"
 #include "store_config_js.h"
 #include "subsystem.h"
 
@@ -32,14 +33,17 @@ class EmuSubsystem : public Napi::ObjectWrap<EmuSubsystem> {
                         InstanceMethod<&EmuSubsystem::Close>("close")});
   }
 
-  // new EmuSubsystem({ store: {...}, secondaryControllers, pollers, spinUs, flexibleVq, flexibleVi })
+  // new EmuSubsystem({ store: {...} | EmuStore, secondaryControllers, pollers, spinUs, flexibleVq, flexibleVi })
   explicit EmuSubsystem(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EmuSubsystem>(info) {
     auto env = info.Env();
     if (!info[0].IsObject()) ThrowType(env, "EmuSubsystem: options must be an object");
     auto options = info[0].As<Napi::Object>();
     emu::SubsystemConfig config;
     if (!options.Get("store").IsObject()) ThrowType(env, "options.store must be an object");
-    config.store = ParseStoreConfig(options.Get("store").As<Napi::Object>());
+    // An EmuStore object is served as it is (shared: tests keep cutting its
+    // power); anything else is a store configuration to open.
+    config.shared_store = emu::StoreFromValue(options.Get("store"));
+    if (!config.shared_store) config.store = ParseStoreConfig(options.Get("store").As<Napi::Object>());
     config.secondary_controllers = static_cast<uint16_t>(OptInt(options, "secondaryControllers", 0, 127, 4));
     config.pollers = static_cast<uint16_t>(OptInt(options, "pollers", 1, 64, 1));
     config.spin_us = static_cast<uint32_t>(OptInt(options, "spinUs", 0, 1'000'000, 50));

@@ -79,7 +79,7 @@ struct FaultConfig {
   std::vector<MediaErrorSpec> media_errors;
   uint32_t delay_us = 0;     // every data command sleeps this long first
   uint32_t delay_nsid = 0;   // ... only commands on this namespace (0: all)
-  bool broken_flush = false;  // Flush returns success without syncing anything
+  bool broken_flush = false;  // Flush and FUA succeed without making anything durable
 };
 
 class StoreFaults;

@@ -535,7 +535,7 @@ class EmuStore : public Napi::ObjectWrap<EmuStore> {
     return info.Env().Undefined();
   }
 
-  // setBrokenFlush(on): Flush succeeds without syncing anything (test only).
+  // setBrokenFlush(on): Flush and FUA succeed without making anything durable (test only).
   Napi::Value SetBrokenFlush(const Napi::CallbackInfo& info) {
     emu::Store* store = Open(info.Env());
     if (info.Length() < 1 || !info[0].IsBoolean()) ThrowType(info.Env(), "setBrokenFlush: on must be a boolean");

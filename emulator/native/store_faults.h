@@ -1,6 +1,7 @@
 // Injected faults, a test mode of the store (docs/emulator-store.md,
 // "Power-loss simulation and fault injection"): media errors on chosen
-// namespace blocks, slow commands, and a Flush broken on purpose so that the
+// namespace blocks, slow commands, and a device that lies about durability
+// (Flush and FUA succeed, nothing becomes durable: "broken flush") so that the
 // power-loss simulation can prove it notices.
 //
 // The data path asks active() first (one relaxed load), so a store with no

@@ -128,6 +128,11 @@ class StoreImpl final : public Store {
   bool PinChunk(NamespaceState* ns, uint64_t logical, uint32_t* pool_chunk);
   void Unpin(uint32_t pool_chunk) { pins_[pool_chunk].fetch_sub(1, std::memory_order_release); }
   int MemberWrite(size_t member_index, const emu::MemberWrite& write);
+  // Test mode (brokenFlush): the device lies about durability — Flush and
+  // FUA succeed without making anything durable. FUA has to lie too, or a
+  // client that relies on FUA alone (the KV store's power mode) could never
+  // be shown to notice a device that keeps nothing.
+  bool LyingAboutDurability() const { return faults_.active() && faults_.broken_flush(); }
 
   // Metadata (store_metadata.cc); *Locked means meta_mutex_ is held.
   Status AllocateRange(NamespaceState* ns, uint64_t first_logical, uint64_t last_logical);

@@ -154,6 +154,7 @@ Status StoreImpl::Write(uint32_t nsid, uint64_t lba, uint32_t blocks, const Segm
   uint64_t remaining = uint64_t{blocks} * ns->block_bytes;
   if (SegmentBytes(segments, segment_count) != remaining) return status::kInvalidField;
   if (remaining == 0) return status::kSuccess;
+  fua = fua && !LyingAboutDurability();
   uint64_t offset = lba * ns->block_bytes;
   uint64_t first_logical = offset / chunk_bytes_;
   uint64_t last_logical = (offset + remaining - 1) / chunk_bytes_;
@@ -240,6 +241,7 @@ Status StoreImpl::WriteZeroes(uint32_t nsid, uint64_t lba, uint64_t blocks, bool
   if (ns == nullptr) return status::kInvalidNamespace;
   if (Status range = CheckRange(ns, lba, blocks); range != status::kSuccess) return range;
   if (faults_.active() && faults_.MediaError(nsid, lba, blocks, true)) return status::kWriteFault;
+  fua = fua && !LyingAboutDurability();
   uint64_t offset = lba * ns->block_bytes;
   uint64_t remaining = blocks * ns->block_bytes;
   // Unmapped chunks already read as zeroes; mapped ones are zeroed in place
@@ -274,7 +276,7 @@ Status StoreImpl::Flush() {
   if (faults_.active()) {
     faults_.Delay(0);
     // Test mode: a Flush that promises durability and keeps nothing.
-    if (faults_.broken_flush()) return status::kSuccess;
+    if (LyingAboutDurability()) return status::kSuccess;
   }
   uint64_t covered;
   bool metadata_pending;

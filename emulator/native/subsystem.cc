@@ -23,7 +23,7 @@ std::unique_ptr<Subsystem> Subsystem::Create(const SubsystemConfig& config, std:
   std::unique_ptr<Subsystem> subsystem(new Subsystem());
   subsystem->config_ = config;
   std::string code;
-  subsystem->store_ = Store::Open(config.store, error, &code);
+  subsystem->store_ = config.shared_store ? config.shared_store : Store::Open(config.store, error, &code);
   if (!subsystem->store_ && !code.empty()) *error = code + ": " + *error;
   if (!subsystem->store_) return nullptr;
   subsystem->flexible_vq_ = config.flexible_vq ? config.flexible_vq : 8 * config.secondary_controllers;

@@ -18,6 +18,10 @@ namespace offpath::emu {
 
 struct SubsystemConfig {
   StoreConfig store;
+  // When set, the subsystem serves this store (opened elsewhere and shared)
+  // instead of opening one from `store`: tests pass an EmuStore in
+  // power-loss mode so that they can cut its power under a running emulator.
+  std::shared_ptr<Store> shared_store;
   uint16_t secondary_controllers = 4;
   uint16_t pollers = 1;
   uint32_t spin_us = 50;
@@ -66,7 +70,7 @@ class Subsystem {
  private:
   Subsystem() = default;
   SubsystemConfig config_;
-  std::unique_ptr<Store> store_;
+  std::shared_ptr<Store> store_;
   std::vector<std::unique_ptr<Controller>> controllers_;
   std::vector<int> bar_fds_;
   std::vector<uint8_t*> bars_;

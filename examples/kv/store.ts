@@ -277,7 +277,11 @@ export class KvStore {
 
   /** Sequence number of the newest staged change (acknowledged once durableSeq reaches it). */
   get stagedSeq(): number {
-    return this.open && this.open.recordCount > 0 ? this.open.seq : this.nextSeq - 1;
+    if (this.open === null) return this.nextSeq - 1;
+    // atomic() opens a batch before its group, which may stage nothing (a
+    // DEL of absent keys): an empty batch is never written, so waiting for
+    // it would wait until some later write came along.
+    return this.open.recordCount > 0 ? this.open.seq : this.open.seq - 1;
   }
 
   get size(): number {

@@ -19,17 +19,17 @@
 import { existsSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Status, decodeBlock, patternBuffer, prng } from '../fixtures/store-pattern.js';
-import { PowerStore, imageOfFailedOpen, type PowerStoreOptions, type StoreImage } from './power-store.js';
+import { Status, decodeBlock, patternBuffer } from '../fixtures/store-pattern.js';
+import { Dice } from './dice.js';
+import { PowerStore, SMALL_POOL_METADATA_BYTES, imageOfFailedOpen, type PowerLossOptions, type PowerStoreOptions, type StoreImage } from './power-store.js';
+import { Problems } from './problems.js';
+import { reopenImage } from './reopen.js';
 import type { CutOptions, CutOutcome } from './target.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
-/** Member 0's metadata for pools of fewer than 508 chunks is below this (docs/emulator-store.md, layout). */
-const METADATA_BYTES = 2 * MiB + 64 * KiB;
 const MAX_NAMESPACES = 4;
 const CONTROLLERS = 6;
-const MAX_PROBLEMS = 8;
 const TRACE = Boolean(process.env.OFFPATH_SIM_TRACE);
 
 /** Per block: the version last made durable and those written since (op ids; 0 = zeroes). */
@@ -76,23 +76,11 @@ export interface EmulatorCutResult extends CutOutcome {
   torn: number;
 }
 
-class Problems {
-  lost = 0;
-  unrecoverable = 0;
-  readonly lines: string[] = [];
-  note(kind: 'lost' | 'unrecoverable', line: string, count = 1): void {
-    if (kind === 'lost') this.lost += count;
-    else this.unrecoverable += count;
-    if (this.lines.length < MAX_PROBLEMS) this.lines.push(`${kind}: ${line}`);
-  }
-}
-
 function latest(block: BlockModel): number {
   return block.after.length > 0 ? block.after[block.after.length - 1]! : block.durable;
 }
 
-class Simulation {
-  readonly random: () => number;
+class Simulation extends Dice {
   readonly model: Model = { namespaces: new Map(), limits: new Map() };
   readonly problems = new Problems();
   store!: PowerStore;
@@ -111,10 +99,10 @@ class Simulation {
   hotChunk = 0;
 
   constructor(
-    readonly seed: number,
+    seed: number,
     readonly options: CutOptions,
   ) {
-    this.random = prng(seed);
+    super(seed);
   }
 
   /** OFFPATH_SIM_TRACE=1: every command and its result on stderr (for replaying a seed). */
@@ -122,19 +110,7 @@ class Simulation {
     if (TRACE) process.stderr.write(`[${this.seed}] ${line}\n`);
   }
 
-  int(bound: number): number {
-    return Math.floor(this.random() * bound);
-  }
-
-  chance(probability: number): boolean {
-    return this.random() < probability;
-  }
-
-  pick<T>(items: T[]): T {
-    return items[this.int(items.length)]!;
-  }
-
-  powerLoss(extra: Record<string, number> = {}): PowerStoreOptions['powerLoss'] {
+  powerLoss(extra: Record<string, number> = {}): PowerLossOptions {
     return {
       seed: this.seed,
       survive: this.survive,
@@ -169,12 +145,12 @@ class Simulation {
       const paths = [join(this.dir, 'm0.img'), join(this.dir, 'm1.img')];
       const second = dataChunks - 1 - this.int(3);
       writeFileSync(paths[0]!, '');
-      truncateSync(paths[0]!, METADATA_BYTES + (dataChunks - second) * this.chunkBytes);
+      truncateSync(paths[0]!, SMALL_POOL_METADATA_BYTES + (dataChunks - second) * this.chunkBytes);
       writeFileSync(paths[1]!, '');
       truncateSync(paths[1]!, this.chunkBytes + second * this.chunkBytes);
       return { kind: 'file', paths, chunkBytes: this.chunkBytes, powerLoss: this.powerLoss() };
     }
-    return { kind: 'memory', sizeBytes: METADATA_BYTES + dataChunks * this.chunkBytes, chunkBytes: this.chunkBytes, powerLoss: this.powerLoss() };
+    return { kind: 'memory', sizeBytes: SMALL_POOL_METADATA_BYTES + dataChunks * this.chunkBytes, chunkBytes: this.chunkBytes, powerLoss: this.powerLoss() };
   }
 
   cleanup(): void {
@@ -383,30 +359,9 @@ class Simulation {
   /** Reopens an image (recovery), sometimes cutting the power again during it. */
   recover(image: StoreImage, allowCut: boolean): PowerStore | undefined {
     const cutDuring = allowCut && this.chance(0.1);
-    let current = image;
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const extra: Record<string, number> = cutDuring && attempt === 0 ? { cutAfterWrites: 1 + this.int(4) } : {};
-      try {
-        const store = new PowerStore({ image: current, powerLoss: this.powerLoss(extra) });
-        if (store.powerLost) {
-          this.extraCuts++;
-          current = store.cut();
-          continue;
-        }
-        store.armCut(0); // the recovery finished before the armed cut
-        return store;
-      } catch (error) {
-        const left = imageOfFailedOpen(error);
-        if (left === undefined) {
-          this.problems.note('unrecoverable', `reopening failed: ${String(error)}`);
-          return undefined;
-        }
-        this.extraCuts++;
-        current = left;
-      }
-    }
-    this.problems.note('unrecoverable', 'recovery kept losing power');
-    return undefined;
+    const { store, extraCuts } = reopenImage(image, this.powerLoss(), cutDuring ? 1 + this.int(4) : undefined, this.problems);
+    this.extraCuts += extraCuts;
+    return store;
   }
 
   /** Checks the recovered store against the model, then makes the model what was found. */

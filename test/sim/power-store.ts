@@ -4,6 +4,9 @@
 import { StorageError } from '../../libstorage/errors.js';
 import { EmuStore as BaseStore, type EmuStore, type EmuStoreOptions } from '../fixtures/store-pattern.js';
 
+/** Member 0's metadata for pools of fewer than 508 chunks fits below this (docs/emulator-store.md, layout): a small pool's size is this plus its data chunks. */
+export const SMALL_POOL_METADATA_BYTES = 2 * 1024 * 1024 + 64 * 1024;
+
 export interface PowerLossOptions {
   /** Drives automatic cuts and which pending writes they keep. */
   seed?: number;
