@@ -11,6 +11,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DaemonClient } from '../../../controlplane/client.js';
 import { App, cannotRunAs, cleanup, startDaemon, type AppReply, type DaemonProcess } from '../../helpers/daemon.js';
@@ -75,7 +76,8 @@ setup('daemon on the hardware PF: VFs on vfio-pci, nothing online, namespaces fr
   if (why === undefined) appUid = NOBODY;
   else console.log(`    applications run as root: ${why}`);
   // The socket where nobody may reach it; the state stays root-only.
-  const shared = mkdtempSync('/tmp/offpath-hw-');
+  // Under the guest's scratch space (/tmp may be the read-only host root).
+  const shared = mkdtempSync(join(tmpdir(), 'offpath-hw-'));
   chmodSync(shared, 0o755);
   // A temporary directory every user may write (the guest's own is root's): tsx keeps its cache there.
   const tmp = join(shared, 'tmp');
