@@ -44,6 +44,8 @@ interface QueueHandleCommon {
   entries: number;
   dstrd: number;
   interruptFd: number;
+  /** Hangs up when the VSA's transport goes (closed, lost, removed). */
+  lifelineFd: number;
   geometry: VsaGeometry;
 }
 
@@ -56,8 +58,8 @@ interface QueueHandleCommon {
  * the device reads and writes.
  */
 export type QueueHandle =
-  | (QueueHandleCommon & { transport: 'emu'; barFd: number; wakeFd: number; lifelineFd: number })
-  | (QueueHandleCommon & { transport: 'vfio'; deviceFd: number; lifelineFd: number });
+  | (QueueHandleCommon & { transport: 'emu'; barFd: number; wakeFd: number })
+  | (QueueHandleCommon & { transport: 'vfio'; deviceFd: number });
 
 const DEFAULT_ENTRIES = 256;
 const DEFAULT_POOL_BYTES = 16 << 20;
@@ -135,11 +137,12 @@ export class Vsa extends VsaQueue {
       entries,
       dstrd: this.controller.dstrd,
       interruptFd,
+      lifelineFd: transport instanceof VfioTransport ? transport.lifelineFd : transport.handles.connectionFd,
       geometry: this.geometryOf(),
     };
-    if (transport instanceof VfioTransport) return { transport: 'vfio', deviceFd: transport.deviceFd, lifelineFd: transport.lifelineFd, ...common };
-    const { barFd, wakeFd, connectionFd } = transport.handles;
-    return { transport: 'emu', barFd, wakeFd, lifelineFd: connectionFd, ...common };
+    if (transport instanceof VfioTransport) return { transport: 'vfio', deviceFd: transport.deviceFd, ...common };
+    const { barFd, wakeFd } = transport.handles;
+    return { transport: 'emu', barFd, wakeFd, ...common };
   }
 
   private geometryOf(): VsaGeometry {
@@ -277,46 +280,39 @@ async function openOnTransport(transport: EmuTransport | VfioTransport, options:
  */
 export function openQueue(handle: QueueHandle): VsaQueue {
   if (handle?.transport !== 'emu' && handle?.transport !== 'vfio') throw new TypeError('not a queue handle');
+  // Only the BAR and its doorbell notice differ. The lifeline hangs up when
+  // the VSA's transport closes (emu: the VF connection; vfio: the VSA
+  // closed or the device is being removed). A VF taken offline under a vfio
+  // queue (revocation) reports CSTS.CFS, which the health check turns into
+  // ECONTROLLERFATAL.
+  let bar: ArrayBuffer;
+  let notify: () => void;
+  const ownedFds: number[] = [];
+  if (handle.transport === 'vfio') {
+    bar = native.vfioMmapRegion(handle.deviceFd, native.vfioConstants.PCI_BAR0_REGION_INDEX);
+    notify = () => {};
+  } else {
+    bar = native.mmap(handle.barFd, EMU_BAR_BYTES);
+    const wakeFd = native.dupFd(handle.wakeFd);
+    ownedFds.push(wakeFd);
+    notify = emuNotifier(bar, wakeFd);
+  }
+  const region = DmaRegion.adopt(handle.regionFd, handle.regionIova, handle.regionBytes);
+  const lifelineFd = native.dupFd(handle.lifelineFd);
   const interruptFd = handle.interruptFd >= 0 ? native.dupFd(handle.interruptFd) : -1;
-  const common = {
+  ownedFds.push(lifelineFd);
+  if (interruptFd >= 0) ownedFds.push(interruptFd);
+  return new VsaQueue({
     geometry: handle.geometry,
+    bar,
     dstrd: handle.dstrd,
+    notify,
+    region,
     sqid: handle.sqid,
     entries: handle.entries,
     interruptFd,
-  };
-  if (handle.transport === 'vfio') {
-    // The lifeline hangs up when the VSA's transport closes (the VSA closed,
-    // or the device is being removed). A VF taken offline under it
-    // (revocation) reports CSTS.CFS, which the health check turns into
-    // ECONTROLLERFATAL.
-    const bar = native.vfioMmapRegion(handle.deviceFd, native.vfioConstants.PCI_BAR0_REGION_INDEX);
-    const region = DmaRegion.adopt(handle.regionFd, handle.regionIova, handle.regionBytes);
-    const lifelineFd = native.dupFd(handle.lifelineFd);
-    return new VsaQueue({
-      ...common,
-      bar,
-      notify: () => {},
-      region,
-      lifelineFd,
-      ownedFds: interruptFd >= 0 ? [lifelineFd, interruptFd] : [lifelineFd],
-      release: () => {
-        region.abandon();
-        native.munmap(bar);
-      },
-    });
-  }
-  const bar = native.mmap(handle.barFd, EMU_BAR_BYTES);
-  const region = DmaRegion.adopt(handle.regionFd, handle.regionIova, handle.regionBytes);
-  const wakeFd = native.dupFd(handle.wakeFd);
-  const lifelineFd = native.dupFd(handle.lifelineFd);
-  return new VsaQueue({
-    ...common,
-    bar,
-    notify: emuNotifier(bar, wakeFd),
-    region,
     lifelineFd,
-    ownedFds: interruptFd >= 0 ? [wakeFd, lifelineFd, interruptFd] : [wakeFd, lifelineFd],
+    ownedFds,
     release: () => {
       region.abandon();
       native.munmap(bar);

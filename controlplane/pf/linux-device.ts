@@ -33,8 +33,8 @@ import {
   NsAttachmentSel,
   NsManagementSel,
   VirtMgmtAction,
-  adminCommandSupported,
   VirtResourceType,
+  adminCommandSupported,
   encodeNamespaceCreateData,
   formatNvmSqe,
   getLogPageSqe,
@@ -84,7 +84,7 @@ export class LinuxNvmeDevice implements PfDriver {
   private caps: PrimaryControllerCaps | undefined;
   /** The PF's own controller id (for attaching a pool namespace while it is erased). */
   private cntlid = 0;
-  /** OACS bit 3: namespaces are created and deleted; without it VSAs use a pre-provisioned pool. */
+  /** Namespace Management offered (OACS bit 3) and really there (effects log): VSAs create and delete namespaces; otherwise they use a pre-provisioned pool. */
   private namespaceManagement = false;
   /** Secondary controller id -> VF PCI address. */
   private readonly vfAddresses = new Map<number, string>();

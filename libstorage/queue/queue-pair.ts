@@ -69,8 +69,10 @@ export class QueuePair {
   private readonly cqDoorbellIndex: number;
   private readonly notify: () => void;
 
+  // No SQ head is kept: at most depth = entries - 1 commands are out (one
+  // per command id), and an id comes back only with its completion, after
+  // the controller has consumed its SQE, so the SQ can never overflow.
   private sqTail = 0;
-  private sqHead = 0;
   private cqHead = 0;
   private phase = 1;
   private unrung = 0;
@@ -195,7 +197,6 @@ export class QueuePair {
       const status = Atomics.load(cq16, head * 8 + 7);
       if ((status & 1) !== phase) break;
       const cid = cq16[head * 8 + 6]!;
-      this.sqHead = cq16[head * 8 + 4]!;
       if (cid < this.depth && count < this.depth) {
         this.reapedCid[count] = cid;
         this.reapedStatus[count] = status & 0xfffe;
