@@ -128,6 +128,7 @@ class StoreImpl final : public Store {
   bool PinChunk(NamespaceState* ns, uint64_t logical, uint32_t* pool_chunk);
   void Unpin(uint32_t pool_chunk) { pins_[pool_chunk].fetch_sub(1, std::memory_order_release); }
   int MemberWrite(size_t member_index, const emu::MemberWrite& write);
+  bool ZeroMappedPiece(NamespaceState* ns, uint64_t logical, uint64_t within, uint64_t piece, bool durable);
   // Test mode (brokenFlush): the device lies about durability — Flush and
   // FUA succeed without making anything durable. FUA has to lie too, or a
   // client that relies on FUA alone (the KV store's power mode) could never

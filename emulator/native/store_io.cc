@@ -216,22 +216,29 @@ Status StoreImpl::Deallocate(uint32_t nsid, uint64_t lba, uint64_t blocks) {
     if (within == 0 && (piece == chunk_bytes_ || offset + piece == size_bytes)) {
       whole_chunks.push_back(logical);
     } else {
-      uint32_t chunk;
-      if (PinChunk(ns, logical, &chunk)) {
-        ChunkLocation where = Locate(chunk);
-        emu::MemberWrite zero;
-        zero.offset_bytes = where.offset_bytes + within;
-        zero.length_bytes = piece;
-        int rc = MemberWrite(where.member_index, zero);
-        Unpin(chunk);
-        if (rc != 0) return status::kWriteFault;
-      }
+      if (!ZeroMappedPiece(ns, logical, within, piece, false)) return status::kWriteFault;
     }
     offset += piece;
     remaining -= piece;
   }
   if (whole_chunks.empty()) return status::kSuccess;
   return FreeChunks(ns, whole_chunks);
+}
+
+// Zeroes `piece` bytes at `within` of logical chunk `logical` in place if
+// the chunk is mapped (an unmapped one reads as zeroes already). False on a
+// member write error.
+bool StoreImpl::ZeroMappedPiece(NamespaceState* ns, uint64_t logical, uint64_t within, uint64_t piece, bool durable) {
+  uint32_t chunk;
+  if (!PinChunk(ns, logical, &chunk)) return true;
+  ChunkLocation where = Locate(chunk);
+  emu::MemberWrite zero;
+  zero.offset_bytes = where.offset_bytes + within;
+  zero.length_bytes = piece;
+  zero.durable = durable;
+  int rc = MemberWrite(where.member_index, zero);
+  Unpin(chunk);
+  return rc == 0;
 }
 
 Status StoreImpl::WriteZeroes(uint32_t nsid, uint64_t lba, uint64_t blocks, bool fua) {
@@ -250,17 +257,7 @@ Status StoreImpl::WriteZeroes(uint32_t nsid, uint64_t lba, uint64_t blocks, bool
     uint64_t logical = offset / chunk_bytes_;
     uint64_t within = offset % chunk_bytes_;
     uint64_t piece = std::min<uint64_t>(remaining, chunk_bytes_ - within);
-    uint32_t chunk;
-    if (PinChunk(ns, logical, &chunk)) {
-      ChunkLocation where = Locate(chunk);
-      emu::MemberWrite zero;
-      zero.offset_bytes = where.offset_bytes + within;
-      zero.length_bytes = piece;
-      zero.durable = fua;
-      int rc = MemberWrite(where.member_index, zero);
-      Unpin(chunk);
-      if (rc != 0) return status::kWriteFault;
-    }
+    if (!ZeroMappedPiece(ns, logical, within, piece, fua)) return status::kWriteFault;
     offset += piece;
     remaining -= piece;
   }
