@@ -49,6 +49,22 @@ class BackendMember {
   virtual int Sync() = 0;
 };
 
+// One contiguous buffer read from / written to a member. Return 0 or -errno.
+inline int ReadAt(BackendMember* member, uint64_t offset, uint8_t* buffer, uint64_t length) {
+  struct iovec iov = {buffer, length};
+  return member->Read(offset, &iov, 1, length);
+}
+
+inline int WriteAt(BackendMember* member, uint64_t offset, const uint8_t* buffer, uint64_t length) {
+  struct iovec iov = {const_cast<uint8_t*>(buffer), length};
+  MemberWrite write;
+  write.offset_bytes = offset;
+  write.length_bytes = length;
+  write.iov = &iov;
+  write.iov_count = 1;
+  return member->Write(write);
+}
+
 // Why opening a member failed: an errno name ("ENOENT") or a store code, and
 // a message naming the path.
 struct OpenFailure {

@@ -44,21 +44,6 @@ struct AlignedBuffer {
   uint8_t* data = nullptr;
 };
 
-int ReadAt(BackendMember* member, uint64_t offset, uint8_t* buffer, uint64_t length) {
-  struct iovec iov = {buffer, length};
-  return member->Read(offset, &iov, 1, length);
-}
-
-int WriteAt(BackendMember* member, uint64_t offset, const uint8_t* buffer, uint64_t length) {
-  struct iovec iov = {const_cast<uint8_t*>(buffer), length};
-  MemberWrite write;
-  write.offset_bytes = offset;
-  write.length_bytes = length;
-  write.iov = &iov;
-  write.iov_count = 1;
-  return member->Write(write);
-}
-
 OpenFailure IoFailure(int rc, const char* what, const BackendMember& member) {
   return {ErrnoName(-rc), std::string(what) + " " + member.path() + ": " + strerror(-rc)};
 }

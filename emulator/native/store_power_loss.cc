@@ -40,16 +40,6 @@ bool AllZero(const uint8_t* data, size_t length) {
   return true;
 }
 
-int WriteBytes(BackendMember* member, uint64_t offset, const uint8_t* data, uint64_t length) {
-  struct iovec iov = {const_cast<uint8_t*>(data), length};
-  MemberWrite write;
-  write.offset_bytes = offset;
-  write.length_bytes = length;
-  write.iov = &iov;
-  write.iov_count = 1;
-  return member->Write(write);
-}
-
 int WriteZeroes(BackendMember* member, uint64_t offset, uint64_t length) {
   MemberWrite write;
   write.offset_bytes = offset;
@@ -234,7 +224,7 @@ class PowerLossMember final : public BackendMember {
     while (i < blocks.size()) {
       const std::vector<uint8_t>& image = undo_[blocks[i]];
       if (!image.empty()) {
-        (void)WriteBytes(inner_.get(), blocks[i] * block_bytes_, image.data(), image.size());
+        (void)WriteAt(inner_.get(), blocks[i] * block_bytes_, image.data(), image.size());
         ++i;
         continue;
       }
@@ -269,7 +259,7 @@ class PowerLossMember final : public BackendMember {
       if (pending.zero)
         (void)WriteZeroes(inner_.get(), start, end - start);
       else
-        (void)WriteBytes(inner_.get(), start, pending.data.data() + (start - pending.offset), end - start);
+        (void)WriteAt(inner_.get(), start, pending.data.data() + (start - pending.offset), end - start);
       block = run_end;
     }
   }
