@@ -25,7 +25,7 @@ import { DaemonClient } from '../controlplane/client.js';
 import { parseSizeBytes } from '../controlplane/units.js';
 import { cleanup, startDaemon, tempDir, type DaemonProcess } from '../test/helpers/daemon.js';
 import { machineBusyNs } from './lib/machine-load.js';
-import { procUsage, type ProcUsage } from './lib/proc-status.js';
+import { procUsage } from './lib/proc-status.js';
 import { DAEMON_FAILURE_EVENTS, ErrorLedger } from './lib/soak-errors.js';
 import { opsOf, SoakApp, track, until, type AppMessage } from './lib/soak-fleet.js';
 import { leakVerdicts, LEAK_RULE } from './lib/soak-leaks.js';
@@ -187,7 +187,6 @@ async function killOne(apps: SoakApp[]): Promise<void> {
   const pid = app.pid;
   await app.kill();
   app.spawn();
-  summaries[app.spec.index]!.incarnations = app.incarnations;
   try {
     await until(() => app.readyAt > 0, 90_000, `app ${app.spec.index} to reopen after SIGKILL`);
     event('kill', `app ${app.spec.index} (${app.spec.profile}, pid ${pid}) SIGKILLed; successor verified its VSA in ${((app.readyAt - begin) / 1000).toFixed(1)} s`);
@@ -294,7 +293,6 @@ async function main(): Promise<number> {
   const apps = await createApps();
   event('setup', `daemon pid ${daemon.process.pid}, emulator pid ${emulatorPid()}, ${appCount} VSAs and capabilities created`);
   await startApps(apps);
-  for (const app of apps) summaries[app.spec.index]!.incarnations = app.incarnations;
   t0 = Date.now();
   event('start', `all ${appCount} apps opened and verified their VSAs`);
   lastSampleAt = t0;
@@ -314,7 +312,7 @@ async function main(): Promise<number> {
     if (exit.code !== 0) ledger.fail('app-stop', Date.now(), `app ${i} exited ${exit.code ?? exit.signal} on SIGTERM: ${apps[i]!.stderrTail.trim().split('\n').slice(-3).join(' | ')}`);
     if (!summaries[i]!.final) ledger.fail('app-stop', Date.now(), `app ${i} did not report its final verification`);
   });
-  for (const app of apps) Object.assign(summaries[app.spec.index]!, { ops: opsOf(app.total), total: app.total });
+  for (const app of apps) Object.assign(summaries[app.spec.index]!, { incarnations: app.incarnations, ops: opsOf(app.total), total: app.total });
   scanDaemonLog();
   daemonStopping = true;
   const exit = await daemon.stop();
@@ -323,8 +321,8 @@ async function main(): Promise<number> {
 
   const settled = samples.filter((s) => s.settled);
   const leaks = [
-    ...leakVerdicts('daemon', settled.flatMap((s) => (s.daemon ? [{ t: s.t, usage: s.daemon as ProcUsage }] : []))),
-    ...leakVerdicts('emulator', settled.flatMap((s) => (s.emulator ? [{ t: s.t, usage: s.emulator as ProcUsage }] : []))),
+    ...leakVerdicts('daemon', settled.flatMap((s) => (s.daemon ? [{ t: s.t, usage: s.daemon }] : []))),
+    ...leakVerdicts('emulator', settled.flatMap((s) => (s.emulator ? [{ t: s.t, usage: s.emulator }] : []))),
   ];
   const leaked = leaks.filter((l) => l.verdict !== 'flat' && l.verdict !== 'too few samples');
   const ok = ledger.unexpected.length === 0 && leaked.length === 0;

@@ -17,6 +17,7 @@ import { renameSync, readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { open, StorageError, type Vsa } from '../../libstorage/index.js';
+import type { Counters } from './soak-fleet.js';
 import { BlockChecker, fillBlock, planEpoch, stateAfter, UNKNOWN, ZERO, type EpochPlan, type Profile, type WriteOp } from './soak-plan.js';
 
 const { values: args } = parseArgs({
@@ -62,8 +63,8 @@ for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
 
 // --- counters, reported as deltas so a killed process loses at most a second --
 
-const counters = { reads: 0, writes: 0, trims: 0, zeroes: 0, flushes: 0, readBytes: 0, writeBytes: 0, verifyBytes: 0 };
-type Counter = keyof typeof counters;
+const counters: Counters = { reads: 0, writes: 0, trims: 0, zeroes: 0, flushes: 0, readBytes: 0, writeBytes: 0, verifyBytes: 0 };
+type Counter = keyof Counters;
 const count = (key: Counter, n = 1) => (counters[key] += n);
 const statsTimer = setInterval(() => {
   emit({ type: 'stats', ...counters });

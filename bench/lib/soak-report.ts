@@ -7,7 +7,7 @@ import type { Counters } from './soak-fleet.js';
 import type { LeakVerdict } from './soak-leaks.js';
 import type { ProcUsage } from './proc-status.js';
 import type { Profile } from './soak-plan.js';
-import { formatCount, formatTable } from './report.js';
+import { formatCount, formatSpread, formatTable } from './report.js';
 import { spread } from './stats.js';
 
 export interface SoakSample {
@@ -110,10 +110,7 @@ export function printReport(say: (line?: string) => void, report: SoakReport): v
       ['phase', 'intervals', 'ops/s', 'rd MiB/s', 'wr MiB/s'],
       phases.map((phase) => {
         const rows = report.samples.filter((s) => s.phase === phase);
-        const show = (pick: (s: SoakSample) => number, format: (v: number) => string) => {
-          const s = spread(rows.map(pick));
-          return s.runs === 0 ? '-' : `${format(s.median)} (${format(s.min)}–${format(s.max)})`;
-        };
+        const show = (pick: (s: SoakSample) => number, format: (v: number) => string) => formatSpread(spread(rows.map(pick)), format);
         return [phase, rows.length, show((s) => s.opsPerSec, formatCount), show((s) => s.readMiBps, (v) => fixed(v)), show((s) => s.writeMiBps, (v) => fixed(v))];
       }),
     ),

@@ -22,6 +22,8 @@ export abstract class AppSimulation extends Dice {
   readonly powerLoss: PowerLossOptions;
   /** Where the cut struck: during the format, between two steps, or inside one. */
   cutPoint: 'format' | 'between' | 'during' = 'between';
+  /** Acknowledgements still to come: awaited before a clean shutdown, moot after a cut. */
+  pending: Array<Promise<void>> = [];
   private powered: PoweredVsa | undefined;
 
   constructor(
@@ -48,6 +50,9 @@ export abstract class AppSimulation extends Dice {
 
   /** One line of settings, printed with the problems of a failing cut. */
   protected abstract settings(): string;
+
+  /** One step of the seeded workload; what it leaves to be acknowledged joins `pending`. */
+  protected abstract step(): Promise<void>;
 
   async run(): Promise<CutOutcome> {
     try {
@@ -80,7 +85,7 @@ export abstract class AppSimulation extends Dice {
    * few member writes ahead, inside one (or whatever runs in the background
    * then); at the latest after the last.
    */
-  protected async runUntilCut(steps: number, step: () => Promise<void>): Promise<void> {
+  protected async runUntilCut(steps: number): Promise<void> {
     const cutAt = this.int(steps);
     const during = this.chance(0.6);
     for (let index = 0; index < steps && !this.pv.powerLost; index++) {
@@ -89,14 +94,40 @@ export abstract class AppSimulation extends Dice {
         this.cutPoint = 'during';
         this.pv.armCut(1 + this.int(8));
       }
-      await step();
+      await this.step();
     }
+  }
+
+  /** Ends a burst: mostly waits until what it started is acknowledged, otherwise lets that run on into the next step. */
+  protected async endBurst(waitChance: number): Promise<void> {
+    if (this.chance(waitChance)) await Promise.all(this.pending.splice(0));
+    else await new Promise((resolve) => setImmediate(resolve));
+  }
+
+  /** After a recovery: a few more steps, and everything they started acknowledged. */
+  protected async moreSteps(): Promise<void> {
+    const more = 3 + this.int(10);
+    for (let step = 0; step < more; step++) await this.step();
+    await Promise.all(this.pending.splice(0));
+  }
+
+  /**
+   * A rejection handler for an operation on the VSA powered now: its failure
+   * is a problem unless that VSA lost power (the failure may come once that
+   * VSA is gone and another is powered in its place).
+   */
+  protected unlessCut(what: string): (error: Error) => void {
+    const pv = this.pv;
+    return (error) => {
+      if (!pv.powerLost) this.problems.note('unrecoverable', `${what} failed without a power cut: ${error.message}`);
+    };
   }
 
   /** Power failure now (or the armed one that already struck): the image that survived. */
   protected async cut(): Promise<StoreImage> {
     const image = await this.pv.cut();
     this.powered = undefined;
+    this.pending = [];
     return image;
   }
 

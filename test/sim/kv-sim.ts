@@ -63,7 +63,6 @@ class KvSimulation extends AppSimulation {
   /** Highest seq acknowledged to a client, and the highest acknowledged before a Flush that completed. */
   acked = 0;
   flushed = 0;
-  acks: Array<Promise<void>> = [];
 
   constructor(seed: number, options: CutOptions) {
     const durability: Durability = (seed & 1) === 0 ? 'power' : 'crash';
@@ -93,16 +92,14 @@ class KvSimulation extends AppSimulation {
   }
 
   protected async phases(): Promise<void> {
-    if (await this.powerOn(2 + this.logBytes / this.blockBytes)) await this.runUntilCut(this.heavy ? 60 + this.int(90) : 5 + this.int(30), () => this.step());
+    if (await this.powerOn(2 + this.logBytes / this.blockBytes)) await this.runUntilCut(this.heavy ? 60 + this.int(90) : 5 + this.int(30));
     // What must survive: every acknowledged write — except that in `crash`
     // mode a power failure keeps only what a completed Flush covered.
     const promised = this.durability === 'power' || this.cutKind === 'kill' ? this.acked : this.flushed;
     if (!(await this.recover(await this.cut(), true))) return;
     await this.verify('after the cut', promised);
 
-    const more = 3 + this.int(10);
-    for (let step = 0; step < more; step++) await this.step();
-    await Promise.all(this.acks.splice(0));
+    await this.moreSteps();
     await this.kv.close();
     if (!(await this.recover(await this.shutdown(), false))) return;
     await this.verify('after more commands and a clean shutdown', Infinity);
@@ -110,15 +107,14 @@ class KvSimulation extends AppSimulation {
 
   // ---- the workload ----------------------------------------------------------
 
-  async step(): Promise<void> {
+  protected async step(): Promise<void> {
     const roll = this.random() * 100;
     if (roll < 8) return this.flush();
     if (roll < 16) return this.readBack();
     // A burst in one turn of the event loop: group commit gathers it into one frame or a few.
     const count = 1 + this.int(6);
     for (let i = 0; i < count && !this.pv.powerLost; i++) this.mutate();
-    if (this.chance(0.8)) await Promise.all(this.acks.splice(0));
-    else await new Promise((resolve) => setImmediate(resolve));
+    await this.endBurst(0.8);
   }
 
   valueLength(max = 48 * KiB): number {
@@ -138,7 +134,7 @@ class KvSimulation extends AppSimulation {
     return [...keys];
   }
 
-  /** Stages one command (nothing when the log is full); its acknowledgement joins `acks`. */
+  /** Stages one command (nothing when the log is full); its acknowledgement joins `pending`. */
   mutate(): void {
     const roll = this.random() * 100;
     let op: Op;
@@ -177,15 +173,7 @@ class KvSimulation extends AppSimulation {
     this.ops.push(op);
     apply(this.current, op);
     const seq = op.seq;
-    const pv = this.pv; // a failure may come once this one is gone
-    this.acks.push(
-      this.kv.durable(seq).then(
-        () => void (this.acked = Math.max(this.acked, seq)),
-        (error: Error) => {
-          if (!pv.powerLost) this.problems.note('unrecoverable', `a write failed without a power cut: ${error.message}`);
-        },
-      ),
-    );
+    this.pending.push(this.kv.durable(seq).then(() => void (this.acked = Math.max(this.acked, seq)), this.unlessCut('a write')));
   }
 
   /** Everything acknowledged so far, then a Flush of the VSA: from then on it survives power loss in either mode. */
@@ -252,7 +240,6 @@ class KvSimulation extends AppSimulation {
     this.base = new Map([...found].filter(([, write]) => write > 0));
     this.current = new Map(this.base);
     this.ops = [];
-    this.acks = [];
     this.acked = this.flushed = 0;
   }
 }

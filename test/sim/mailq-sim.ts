@@ -53,7 +53,6 @@ class MailqSimulation extends AppSimulation {
   /** Every queue id ever handed out or found: none may be handed out again. */
   readonly ids = new Set<string>();
   held: Lease[] = [];
-  pending: Array<Promise<void>> = [];
   uids = 0;
 
   constructor(seed: number, options: CutOptions) {
@@ -79,13 +78,11 @@ class MailqSimulation extends AppSimulation {
   }
 
   protected async phases(): Promise<void> {
-    if (await this.powerOn(this.vsaBytes / this.blockBytes)) await this.runUntilCut(5 + this.int(40), () => this.step());
+    if (await this.powerOn(this.vsaBytes / this.blockBytes)) await this.runUntilCut(5 + this.int(40));
     if (!(await this.recover(await this.cut(), true))) return;
     await this.verify('after the cut');
 
-    const more = 3 + this.int(10);
-    for (let step = 0; step < more; step++) await this.step();
-    await Promise.all(this.pending.splice(0));
+    await this.moreSteps();
     await this.queue.close();
     if (!(await this.recover(await this.shutdown(), false))) return;
     await this.verify('after more traffic and a clean shutdown');
@@ -93,7 +90,7 @@ class MailqSimulation extends AppSimulation {
 
   // ---- the workload ----------------------------------------------------------
 
-  async step(): Promise<void> {
+  protected async step(): Promise<void> {
     const roll = this.random() * 100;
     if (roll < 45) {
       // A burst in one turn of the event loop: its commits share a Flush.
@@ -106,8 +103,7 @@ class MailqSimulation extends AppSimulation {
       const count = 1 + this.int(3);
       for (let i = 0; i < count && this.held.length > 0; i++) this.settle(this.held.splice(this.int(this.held.length), 1)[0]!);
     }
-    if (this.chance(0.75)) await Promise.all(this.pending.splice(0));
-    else await new Promise((resolve) => setImmediate(resolve));
+    await this.endBurst(0.75);
   }
 
   dataLength(): number {
@@ -119,15 +115,15 @@ class MailqSimulation extends AppSimulation {
   enqueue(): void {
     const mail: Mail = { uid: ++this.uids, length: this.dataLength(), state: 'committing', id: undefined };
     this.mails.set(mail.uid, mail);
-    const pv = this.pv; // a failure may come once this one is gone
     let commit: Promise<string>;
     try {
       commit = this.queue.enqueue({ from: sender(mail.uid), to: [`r${mail.uid % 7}@sim.invalid`] }, encodePayload(mail.uid, MAIL, mail.length));
     } catch (error) {
       mail.state = 'absent';
-      if (!pv.powerLost) throw error;
+      if (!this.pv.powerLost) throw error;
       return;
     }
+    const failed = this.unlessCut('an enqueue');
     this.pending.push(
       commit.then(
         (id) => {
@@ -138,7 +134,7 @@ class MailqSimulation extends AppSimulation {
         (error: Error) => {
           // Refused before anything was written: it must never appear.
           if (error instanceof MailqError && (error.code === 'EFULL' || error.code === 'ETOOBIG')) mail.state = 'absent';
-          else if (!pv.powerLost) this.problems.note('unrecoverable', `an enqueue failed without a power cut: ${error.message}`);
+          else failed(error);
         },
       ),
     );
@@ -176,10 +172,7 @@ class MailqSimulation extends AppSimulation {
   /** Acks (the removal is final once acknowledged) or nacks (now, or after a delay) a held lease. */
   settle(lease: Lease): void {
     const mail = this.mailOf(lease.envelope.from, lease.data)!;
-    const pv = this.pv;
-    const failed = (error: Error) => {
-      if (!pv.powerLost) this.problems.note('unrecoverable', `settling ${lease.id} failed without a power cut: ${error.message}`);
-    };
+    const failed = this.unlessCut(`settling ${lease.id}`);
     if (this.chance(0.7)) {
       mail.state = 'acking';
       this.pending.push(lease.ack().then(() => void (mail.state = 'removed'), failed));
@@ -222,7 +215,6 @@ class MailqSimulation extends AppSimulation {
       else if (mail.state !== 'removed') mail.state = 'absent';
     }
     this.held = [];
-    this.pending = [];
   }
 }
 

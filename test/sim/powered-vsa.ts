@@ -101,8 +101,8 @@ export class PoweredVsa {
    * Power failure (or hands over the one an armed cut made): the image of
    * what survived; the emulator and this side's queues are gone.
    */
-  async cut(options?: Parameters<PowerStore['cut']>[0]): Promise<StoreImage> {
-    const image = this.store.cut(options);
+  async cut(): Promise<StoreImage> {
+    const image = this.store.cut();
     await this.teardown();
     return image;
   }
